@@ -1,0 +1,41 @@
+/** Stable codes for every error and warning the package emits. */
+export const errorCodes = {
+  /** An option the package does not know (often a typo). */
+  unknownOption: 'ERR_RETENO_INBOX_UNKNOWN_OPTION',
+  /** A required option is missing. */
+  missingOption: 'ERR_RETENO_INBOX_MISSING_OPTION',
+  /** An option has a value of the wrong type or shape. */
+  invalidOption: 'ERR_RETENO_INBOX_INVALID_OPTION',
+  /** `resolveContact` returned a contact with no usable field or malformed values (per request, logged). */
+  invalidContact: 'ERR_RETENO_INBOX_INVALID_CONTACT',
+  /** The nonce for a page was not base64-like, so it was not printed (per request, logged). */
+  invalidNonce: 'ERR_RETENO_INBOX_INVALID_NONCE',
+  /** The `language` or `nonce` callback threw; the default was used (per request, logged). */
+  callbackFailed: 'ERR_RETENO_INBOX_CALLBACK_FAILED',
+  /** Reteno refused the API key: a configuration problem, never retried (per request, logged as an error). */
+  upstreamAuth: 'ERR_RETENO_INBOX_UPSTREAM_AUTH',
+  /** Reteno failed, was busy or too slow after every retry (per request, logged). */
+  upstreamFailed: 'ERR_RETENO_INBOX_UPSTREAM_FAILED',
+} as const;
+
+export type RetenoInboxErrorCode = (typeof errorCodes)[keyof typeof errorCodes];
+
+/**
+ * Thrown by `retenoInbox()` when its options are wrong. `code` is stable; `option` names the culprit.
+ *
+ * @example
+ * try { retenoInbox({ ... }) } catch (error) {
+ *   if (error instanceof RetenoInboxError && error.code === 'ERR_RETENO_INBOX_MISSING_OPTION') { ... }
+ * }
+ */
+export class RetenoInboxError extends Error {
+  override readonly name = 'RetenoInboxError';
+  readonly code: RetenoInboxErrorCode;
+  readonly option: string | undefined;
+
+  constructor(code: RetenoInboxErrorCode, message: string, option?: string) {
+    super(message);
+    this.code = code;
+    this.option = option;
+  }
+}

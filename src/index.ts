@@ -1,0 +1,11 @@
+export { errorCodes, RetenoInboxError, type RetenoInboxErrorCode } from './errors.js';
+export { retenoInbox } from './middleware.js';
+export type {
+  Contact,
+  ContactResult,
+  Logger,
+  RetenoFlags,
+  RetenoInboxMiddleware,
+  RetenoInboxOptions,
+  RetenoInboxShorthandOptions,
+} from './types.js';

@@ -1,0 +1,70 @@
+import type { Request, Response } from 'express';
+import type { Config } from './types.js';
+
+// A BCP 47-ish tag: a primary subtag of letters, then subtags; only the two-letter primary subtag is used.
+const tagPattern = /^([a-zA-Z]{2,3})(?:[-_][a-zA-Z0-9]{1,8})*$/;
+const maxTagLength = 35;
+const maxHeaderLength = 4096;
+const maxHeaderEntries = 50;
+
+/** 'uk-UA' → 'uk'; `undefined` for anything that is not a tag whose language is allowed. */
+export function normaliseLanguage(tag: unknown, allowed: ReadonlySet<string>): string | undefined {
+  if (typeof tag !== 'string' || tag.length > maxTagLength) return undefined;
+  const primary = tagPattern.exec(tag)?.[1]?.toLowerCase();
+  return primary !== undefined && allowed.has(primary) ? primary : undefined;
+}
+
+/** The allowed language the visitor prefers most, by `Accept-Language` q-values; `undefined` if none. */
+export function negotiateLanguage(header: unknown, allowed: ReadonlySet<string>): string | undefined {
+  if (typeof header !== 'string' || header.length === 0 || header.length > maxHeaderLength) return undefined;
+  let best: string | undefined;
+  let bestQuality = 0;
+  const entries = header.split(',', maxHeaderEntries);
+  for (const entry of entries) {
+    const [tag = '', ...parameters] = entry.split(';');
+    let quality = 1;
+    for (const parameter of parameters) {
+      const match = /^\s*q\s*=\s*([01](?:\.\d{0,3})?)\s*$/.exec(parameter);
+      if (match?.[1] !== undefined) quality = Number(match[1]);
+    }
+    if (quality <= bestQuality || quality > 1) continue;
+    const language = normaliseLanguage(tag.trim(), allowed);
+    if (language !== undefined) {
+      best = language;
+      bestQuality = quality;
+    }
+  }
+  return best;
+}
+
+interface I18nRequest {
+  language?: unknown;
+  locale?: unknown;
+  getLocale?: unknown;
+}
+
+/**
+ * The page language: `options.language`, else what i18n middleware set (i18next's `req.language`, i18n's
+ * `req.locale` / `req.getLocale()`, `res.locals.locale`), else `Accept-Language`. The first source that answers
+ * decides; an invalid answer gives `defaultLanguage`.
+ */
+export function pickLanguage(
+  config: Pick<Config, 'language' | 'languages' | 'defaultLanguage'>,
+  req: Request,
+  res: Response,
+): string {
+  const { languages, defaultLanguage } = config;
+  const fromSite = config.language ? config.language(req, res) : localeFromMiddleware(req, res);
+  if (fromSite !== undefined && fromSite !== null && fromSite !== '') {
+    return normaliseLanguage(fromSite, languages) ?? defaultLanguage;
+  }
+  return negotiateLanguage(req.headers['accept-language'], languages) ?? defaultLanguage;
+}
+
+function localeFromMiddleware(req: Request, res: Response): unknown {
+  const i18nRequest = req as Request & I18nRequest;
+  if (i18nRequest.language) return i18nRequest.language;
+  if (i18nRequest.locale) return i18nRequest.locale;
+  if (typeof i18nRequest.getLocale === 'function') return (i18nRequest.getLocale as () => unknown).call(req);
+  return res.locals.locale;
+}

@@ -1,0 +1,26 @@
+import type { RetenoInboxErrorCode } from './errors.js';
+import { basicCredentials } from './reteno-client.js';
+import type { Logger } from './types.js';
+
+/** The package's only way to log: coded, prefixed, and never carrying the API key. */
+export interface SafeLogger {
+  warn(code: RetenoInboxErrorCode, message: string): void;
+  error(code: RetenoInboxErrorCode, message: string): void;
+}
+
+export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
+  const secrets = [apiKey, basicCredentials(apiKey)].filter((secret) => secret.length >= 4);
+  const format = (code: RetenoInboxErrorCode, message: string) => {
+    let line = `express-reteno-inbox ${code}: ${message}`;
+    for (const secret of secrets) line = line.split(secret).join('[redacted]');
+    return line;
+  };
+  return {
+    warn(code, message) {
+      logger.warn(format(code, message));
+    },
+    error(code, message) {
+      logger.error(format(code, message));
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import type { NextFunction, Request, Response } from 'express';
+import { checkContact } from './contact.js';
+import { createEmbedRenderer } from './embed.js';
+import { errorCodes } from './errors.js';
+import { normaliseNonce } from './html-safe.js';
+import { pickLanguage } from './language.js';
+import { createSafeLogger, type SafeLogger } from './log.js';
+import { parseOptions } from './options.js';
+import { createRetenoClient } from './reteno-client.js';
+import { createTokenRoute } from './token-route.js';
+import type {
+  Config,
+  RetenoInboxMiddleware,
+  RetenoInboxOptions,
+  RetenoInboxShorthandOptions,
+} from './types.js';
+
+/**
+ * Reteno's App Inbox for an Express site. Mounts the token route (`POST tokenPath`) and, for visitors
+ * `resolveContact` finds, sets `res.locals.retenoInbox()`, which renders Reteno's loader and the one init call.
+ * Mount it after the session middleware and before any global CSRF middleware (the route protects itself).
+ *
+ * @example
+ * app.use(retenoInbox({
+ *   apiKey: process.env.RETENO_API_KEY,
+ *   scriptId: process.env.RETENO_SCRIPT_ID,
+ *   resolveContact: (req) => req.session.user && { email: req.session.user.email },
+ * }));
+ * // in a layout: <%- locals.retenoInbox ? retenoInbox() : '' %>
+ */
+export function retenoInbox(options: RetenoInboxOptions): RetenoInboxMiddleware;
+/** The shorthand: `retenoInbox(apiKey, resolveContact, { scriptId, ... })`. */
+export function retenoInbox(
+  apiKey: string,
+  resolveContact: RetenoInboxOptions['resolveContact'],
+  options: RetenoInboxShorthandOptions,
+): RetenoInboxMiddleware;
+export function retenoInbox(
+  optionsOrApiKey: RetenoInboxOptions | string,
+  resolveContact?: RetenoInboxOptions['resolveContact'],
+  options?: RetenoInboxShorthandOptions,
+): RetenoInboxMiddleware {
+  const config = parseOptions(
+    typeof optionsOrApiKey === 'string' ? { ...options, apiKey: optionsOrApiKey, resolveContact } : optionsOrApiKey,
+  );
+  const log = createSafeLogger(config.logger, config.apiKey);
+  const renderEmbed = createEmbedRenderer(config);
+  const tokenRoute = createTokenRoute(config, createRetenoClient(config), log);
+  const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
+
+  const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) => {
+    // Captured now: a router mounted later changes req.baseUrl by the time the template renders.
+    const tokenUrl = withInbox ? `${req.baseUrl}${config.tokenPath}` : undefined;
+    let rendered = false;
+    return function retenoInbox() {
+      if (rendered) return '';
+      rendered = true;
+      return renderEmbed({
+        nonce: nonceFor(config, log, req, res),
+        tokenUrl,
+        language: languageFor(config, log, req, res),
+      });
+    };
+  };
+
+  return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (tokenPaths.has(req.path)) {
+      tokenRoute(req, res, next);
+      return;
+    }
+    let resolved: ReturnType<Config['resolveContact']>;
+    try {
+      resolved = config.resolveContact(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    // A synchronous answer needs no extra tick: anonymous pages should cost next to nothing.
+    if (resolved === null || resolved === undefined) {
+      if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
+      next();
+      return;
+    }
+    Promise.resolve(resolved).then((value) => {
+      const check = checkContact(value);
+      if (check.kind === 'valid') {
+        res.locals.retenoInbox = embedFor(req, res, true);
+      } else {
+        if (check.kind === 'invalid') {
+          log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
+        }
+        if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
+      }
+      next();
+    }, next);
+  };
+}
+
+function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response): string | undefined {
+  let value: unknown;
+  try {
+    value = config.nonce(req, res);
+  } catch {
+    log.warn(errorCodes.callbackFailed, 'The nonce option threw; the embed was rendered without a nonce.');
+    return undefined;
+  }
+  if (value === undefined || value === null || value === '') return undefined;
+  const nonce = normaliseNonce(value);
+  if (nonce === undefined) {
+    log.error(errorCodes.invalidNonce, 'The CSP nonce is not base64-like, so it was not printed. Fix the nonce source.');
+  }
+  return nonce;
+}
+
+function languageFor(config: Config, log: SafeLogger, req: Request, res: Response): string {
+  try {
+    return pickLanguage(config, req, res);
+  } catch {
+    log.warn(errorCodes.callbackFailed, `The language option threw; '${config.defaultLanguage}' was used.`);
+    return config.defaultLanguage;
+  }
+}

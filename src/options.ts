@@ -1,0 +1,311 @@
+import { errorCodes, RetenoInboxError } from './errors.js';
+import { iso6391Codes } from './iso-639-1.js';
+import { normaliseNonce } from './html-safe.js';
+import type { Config, Logger, RetenoFlags, RetenoInboxOptions } from './types.js';
+
+export const defaults = {
+  baseUrl: 'https://reteno.com',
+  scriptBaseUrl: 'https://statics.esputnik.com/scripts/',
+  tokenPath: '/reteno/app-inbox/token',
+  defaultLanguage: 'en',
+  timeout: 5000,
+  retries: 2,
+} as const;
+
+/** The token endpoint, relative to `baseUrl`. */
+export const tokenEndpointPath = '/v1/auth/contact/token';
+
+// A compiler-checked list of every option: adding one to RetenoInboxOptions without listing it here fails the build.
+const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
+  apiKey: true,
+  resolveContact: true,
+  scriptId: true,
+  baseUrl: true,
+  scriptBaseUrl: true,
+  tokenPath: true,
+  languages: true,
+  defaultLanguage: true,
+  language: true,
+  flags: true,
+  embedAnonymous: true,
+  timeout: true,
+  retries: true,
+  nonce: true,
+  allowedOrigins: true,
+  logger: true,
+};
+const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true, TRACKING: true };
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const tokenPathPattern = /^\/[A-Za-z0-9\-._~/]*$/;
+const maxTimeout = 120_000;
+const maxRetries = 10;
+
+const quietLogger: Logger = {
+  warn() {},
+  error(message) {
+    console.error(message);
+  },
+};
+
+/** Turns user options into a complete {@link Config}, or throws a {@link RetenoInboxError} that names the fix. */
+export function parseOptions(options: unknown): Config {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid(
+      'options',
+      'retenoInbox() expects an options object: retenoInbox({ apiKey, resolveContact, scriptId }).',
+    );
+  }
+  const given = options as Record<string, unknown>;
+  rejectUnknownKeys(given, knownOptions, '');
+
+  const apiKey = given.apiKey;
+  if (apiKey === undefined || apiKey === '') {
+    throw missing('apiKey', 'Pass your Reteno API key (Settings > API keys), e.g. from process.env.RETENO_API_KEY.');
+  }
+  if (typeof apiKey !== 'string' || /[\s\p{Cc}]/u.test(apiKey)) {
+    // The value itself is never echoed: it is a secret.
+    throw invalid('apiKey', '`apiKey` must be a string without spaces or control characters.');
+  }
+
+  const resolveContact = given.resolveContact;
+  if (resolveContact === undefined) {
+    throw missing(
+      'resolveContact',
+      'Pass `resolveContact(req)` returning the signed-in contact, e.g. (req) => req.session.user && { email: req.session.user.email }.',
+    );
+  }
+  if (typeof resolveContact !== 'function') {
+    throw invalid('resolveContact', '`resolveContact` must be a function of the request.');
+  }
+
+  const scriptId = given.scriptId;
+  if (scriptId === undefined || scriptId === '') {
+    throw missing('scriptId', "Pass `scriptId`, the UUID from Reteno's Settings > Web Tracking.");
+  }
+  if (typeof scriptId !== 'string' || !uuidPattern.test(scriptId)) {
+    throw invalid(
+      'scriptId',
+      "`scriptId` must be the UUID from Reteno's Settings > Web Tracking, like '0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b'.",
+    );
+  }
+
+  const baseUrl = parseHttpUrl('baseUrl', given.baseUrl ?? defaults.baseUrl).replace(/\/+$/, '');
+  let scriptBaseUrl = parseHttpUrl('scriptBaseUrl', given.scriptBaseUrl ?? defaults.scriptBaseUrl);
+  if (!scriptBaseUrl.endsWith('/')) scriptBaseUrl += '/';
+
+  const tokenPath = given.tokenPath ?? defaults.tokenPath;
+  if (typeof tokenPath !== 'string' || !tokenPathPattern.test(tokenPath) || tokenPath.length > 200) {
+    throw invalid(
+      'tokenPath',
+      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token'.",
+    );
+  }
+
+  const languages = parseLanguages(given.languages);
+  const defaultLanguage = given.defaultLanguage ?? defaults.defaultLanguage;
+  if (typeof defaultLanguage !== 'string' || !languages.has(defaultLanguage)) {
+    throw invalid(
+      'defaultLanguage',
+      `\`defaultLanguage\` must be a lowercase ISO 639-1 code listed in \`languages\`, like 'en'.`,
+    );
+  }
+
+  const language = given.language;
+  if (language !== undefined && typeof language !== 'function') {
+    throw invalid('language', '`language` must be a function (req, res) => string.');
+  }
+
+  const flags = parseFlags(given.flags);
+
+  const embedAnonymous = given.embedAnonymous ?? false;
+  if (typeof embedAnonymous !== 'boolean') {
+    throw invalid('embedAnonymous', '`embedAnonymous` must be true or false.');
+  }
+
+  const timeout = given.timeout ?? defaults.timeout;
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > maxTimeout) {
+    throw invalid('timeout', `\`timeout\` must be a whole number of milliseconds from 1 to ${maxTimeout}.`);
+  }
+
+  const retries = given.retries ?? defaults.retries;
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > maxRetries) {
+    throw invalid('retries', `\`retries\` must be a whole number from 0 to ${maxRetries}.`);
+  }
+
+  const nonce = parseNonce(given.nonce);
+  const allowedOrigins = parseAllowedOrigins(given.allowedOrigins);
+  const logger = parseLogger(given.logger);
+
+  return {
+    apiKey,
+    resolveContact: resolveContact as Config['resolveContact'],
+    scriptUrl: `${scriptBaseUrl}${scriptId}.js`,
+    tokenEndpoint: `${baseUrl}${tokenEndpointPath}`,
+    tokenPath,
+    languages,
+    defaultLanguage,
+    language: language as Config['language'],
+    flags,
+    embedAnonymous,
+    timeout,
+    retries,
+    nonce,
+    allowedOrigins,
+    logger,
+  };
+}
+
+function parseHttpUrl(option: string, value: unknown): string {
+  const fix = `\`${option}\` must be an absolute http(s) URL without credentials, query or fragment.`;
+  if (typeof value !== 'string') throw invalid(option, fix);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(option, fix);
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    value.includes('?') ||
+    value.includes('#')
+  ) {
+    throw invalid(option, fix);
+  }
+  return url.href;
+}
+
+function parseLanguages(value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set(iso6391Codes);
+  const fix = "`languages` must be a non-empty array of lowercase ISO 639-1 codes, like ['en', 'uk', 'de'].";
+  if (!Array.isArray(value) || value.length === 0) throw invalid('languages', fix);
+  const known = new Set(iso6391Codes);
+  for (const code of value) {
+    if (typeof code !== 'string' || !known.has(code)) {
+      throw invalid(
+        'languages',
+        `${fix} ${typeof code === 'string' ? `'${code.slice(0, 20)}' is not one.` : ''}`.trim(),
+      );
+    }
+  }
+  return new Set(value as string[]);
+}
+
+function parseFlags(value: unknown): RetenoFlags {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid('flags', '`flags` must be an object like { TRACKING: true, RECOMS: false }.');
+  }
+  const given = value as Record<string, unknown>;
+  rejectUnknownKeys(given, knownFlags, 'flags.');
+  const flags: RetenoFlags = {};
+  for (const name of Object.keys(knownFlags) as (keyof RetenoFlags)[]) {
+    const flag = given[name];
+    if (flag === undefined) continue;
+    if (typeof flag !== 'boolean') throw invalid(`flags.${name}`, `\`flags.${name}\` must be true or false.`);
+    flags[name] = flag;
+  }
+  return flags;
+}
+
+function parseNonce(value: unknown): Config['nonce'] {
+  if (value === undefined) return (_req, res) => res.locals.cspNonce;
+  if (typeof value === 'function') return value as Config['nonce'];
+  if (typeof value === 'string' && normaliseNonce(value) !== undefined) return () => value;
+  throw invalid(
+    'nonce',
+    '`nonce` must be a base64 string or a function (req, res) => string; by default res.locals.cspNonce is used.',
+  );
+}
+
+function parseAllowedOrigins(value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  const fix = "`allowedOrigins` must be an array of origins like ['https://shop.example.com'].";
+  if (!Array.isArray(value)) throw invalid('allowedOrigins', fix);
+  const origins = new Set<string>();
+  for (const origin of value) {
+    let parsed: URL | undefined;
+    try {
+      parsed = typeof origin === 'string' ? new URL(origin) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      parsed === undefined ||
+      (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') ||
+      parsed.origin !== String(origin).replace(/\/$/, '').toLowerCase()
+    ) {
+      throw invalid('allowedOrigins', `${fix} '${String(origin).slice(0, 60)}' is not an origin.`);
+    }
+    origins.add(parsed.origin);
+  }
+  return origins;
+}
+
+function parseLogger(value: unknown): Logger {
+  if (value === undefined) return quietLogger;
+  const candidate = value as Partial<Logger> | null;
+  if (typeof candidate !== 'object' || candidate === null) {
+    throw invalid('logger', '`logger` must have warn(message) and error(message) methods, like console.');
+  }
+  if (typeof candidate.warn !== 'function' || typeof candidate.error !== 'function') {
+    throw invalid('logger', '`logger` must have warn(message) and error(message) methods, like console.');
+  }
+  return candidate as Logger;
+}
+
+function rejectUnknownKeys(given: Record<string, unknown>, known: Record<string, true>, prefix: string): void {
+  for (const key of Object.keys(given)) {
+    if (Object.hasOwn(known, key)) continue;
+    const suggestion = closest(key, Object.keys(known));
+    throw new RetenoInboxError(
+      errorCodes.unknownOption,
+      `retenoInbox received an unknown option, \`${prefix}${key.slice(0, 40)}\`.${
+        suggestion ? ` Did you mean \`${prefix}${suggestion}\`?` : ` Known options: ${Object.keys(known).join(', ')}.`
+      }`,
+      `${prefix}${key}`,
+    );
+  }
+}
+
+/** The known name a typo most likely meant, if any is close. */
+function closest(key: string, names: readonly string[]): string | undefined {
+  const simplify = (name: string) => name.toLowerCase().replace(/[-_]/g, '');
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    if (simplify(name) === simplify(key)) return name;
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function missing(option: string, fix: string): RetenoInboxError {
+  return new RetenoInboxError(errorCodes.missingOption, `retenoInbox is missing \`${option}\`. ${fix}`, option);
+}
+
+function invalid(option: string, fix: string): RetenoInboxError {
+  return new RetenoInboxError(errorCodes.invalidOption, `retenoInbox received an invalid \`${option}\`. ${fix}`, option);
+}

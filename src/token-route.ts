@@ -1,0 +1,125 @@
+import type { NextFunction, Request, Response } from 'express';
+import { checkContact } from './contact.js';
+import { errorCodes } from './errors.js';
+import type { RequestContactToken } from './reteno-client.js';
+import type { Config } from './types.js';
+import type { SafeLogger } from './log.js';
+
+/** The header every call from the embed carries; a cross-site form cannot send it. */
+export const markerHeader = 'x-reteno-inbox';
+
+/**
+ * POST tokenPath: checks where the call comes from, who the visitor is (server side only), and asks Reteno
+ * for that contact's token. Answers with the contract's status codes; only `resolveContact` errors reach `next`.
+ */
+export function createTokenRoute(
+  config: Pick<Config, 'resolveContact' | 'allowedOrigins' | 'timeout'>,
+  requestContactToken: RequestContactToken,
+  log: SafeLogger,
+) {
+  return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
+    res.setHeader('Cache-Control', 'no-store');
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      res.status(405).json({ error: 'method_not_allowed' });
+      return;
+    }
+    if (!isFromOwnPage(req, config.allowedOrigins)) {
+      res.status(403).json({ error: 'forbidden' });
+      return;
+    }
+
+    let resolved: ReturnType<Config['resolveContact']>;
+    try {
+      resolved = config.resolveContact(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    Promise.resolve(resolved)
+      .then(async (value) => {
+        const check = checkContact(value);
+        if (check.kind === 'anonymous') {
+          res.status(401).json({ error: 'unauthenticated' });
+          return;
+        }
+        if (check.kind === 'invalid') {
+          log.warn(errorCodes.invalidContact, `The token route refused a contact: ${check.reason}.`);
+          res.status(422).json({ error: 'invalid_contact' });
+          return;
+        }
+        const outcome = await requestContactToken(check.contact);
+        switch (outcome.kind) {
+          case 'token':
+            res.status(200).json({ token: outcome.token });
+            return;
+          case 'not-found':
+            res.status(404).json({ error: 'contact_not_found' });
+            return;
+          case 'auth-refused':
+            log.error(
+              errorCodes.upstreamAuth,
+              `Reteno refused the API key (HTTP ${outcome.status}); not retried. Check the apiKey option: Reteno disables keys unused for 90 days.`,
+            );
+            res.status(502).json({ error: 'upstream_error' });
+            return;
+          case 'busy':
+            log.warn(errorCodes.upstreamFailed, `Reteno is busy (HTTP 429) after ${outcome.attempts} attempt(s).`);
+            res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+            res.status(503).json({ error: 'upstream_busy' });
+            return;
+          case 'timeout':
+            log.warn(
+              errorCodes.upstreamFailed,
+              `Reteno did not answer within ${config.timeout} ms (${outcome.attempts} attempt(s)).`,
+            );
+            res.status(504).json({ error: 'upstream_timeout' });
+            return;
+          case 'failed':
+            log.warn(
+              errorCodes.upstreamFailed,
+              `The token request failed after ${outcome.attempts} attempt(s): ${outcome.detail}.`,
+            );
+            res.status(502).json({ error: 'upstream_error' });
+            return;
+        }
+      }, next)
+      .catch(next);
+  };
+}
+
+/**
+ * True when the call can only come from the site's own pages: the marker header is there (a custom header
+ * forces a CORS preflight that the route never grants), the browser does not say it is cross-site, and
+ * `Origin`, when present, is the request's own origin or an allowed one.
+ */
+export function isFromOwnPage(req: Request, allowedOrigins: ReadonlySet<string>): boolean {
+  if (req.headers[markerHeader] !== '1') return false;
+  if (req.headers['sec-fetch-site'] === 'cross-site') return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  const normalised = normaliseOrigin(origin);
+  if (normalised === undefined) return false;
+  return normalised === ownOrigin(req) || allowedOrigins.has(normalised);
+}
+
+function normaliseOrigin(origin: string): string | undefined {
+  if (origin.length > 2048) return undefined;
+  try {
+    const url = new URL(origin);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The origin the visitor used: protocol and host as Express sees them, `trust proxy` honoured (Express 4 and 5). */
+function ownOrigin(req: Request): string | undefined {
+  const trust = req.app.get('trust proxy fn') as ((address: string | undefined, hop: number) => boolean) | undefined;
+  let host = req.headers.host;
+  const forwardedHost = req.headers['x-forwarded-host'];
+  if (typeof forwardedHost === 'string' && forwardedHost !== '' && trust?.(req.socket.remoteAddress, 0)) {
+    host = forwardedHost.split(',')[0]?.trim();
+  }
+  return host ? normaliseOrigin(`${req.protocol}://${host}`) : undefined;
+}

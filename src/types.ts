@@ -1,0 +1,163 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Contact } from './contact-type.js';
+
+export type { Contact };
+
+/** What `resolveContact` may return: a contact for a signed-in visitor, nothing for anyone else. */
+export type ContactResult = Contact | null | undefined;
+
+/** A console-like sink. Messages never contain the API key. */
+export interface Logger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Switches merged into the one `eS('init', …)` call, next to `APP_INBOX: true`. */
+export interface RetenoFlags {
+  /** Reteno's recommendations. Reteno's script turns them on when left out. */
+  RECOMS?: boolean;
+  /** Reteno's web tracking. Reteno's script turns it on when left out. */
+  TRACKING?: boolean;
+}
+
+/** The options of {@link retenoInbox}. */
+export interface RetenoInboxOptions {
+  /** The site's Reteno API key (Settings > API keys). Sent as the HTTP Basic password; never printed. */
+  apiKey: string;
+
+  /**
+   * Who the visitor is, from the server side only (the session, your user store): never from what the
+   * browser sends. Return `null`/`undefined` for anonymous visitors. Called once per request.
+   *
+   * @example
+   * resolveContact: (req) => req.session.user && { email: req.session.user.email }
+   */
+  resolveContact: (req: Request) => ContactResult | Promise<ContactResult>;
+
+  /** The site's script id from Reteno's Settings > Web Tracking (a UUID). */
+  scriptId: string;
+
+  /**
+   * Where Reteno's REST API lives; the token is asked from `{baseUrl}/v1/auth/contact/token`.
+   * @default 'https://reteno.com'
+   * @example 'http://127.0.0.1:4010' // the emulator
+   */
+  baseUrl?: string;
+
+  /**
+   * Where Reteno's script lives; the page loads `{scriptBaseUrl}{scriptId}.js`.
+   * @default 'https://statics.esputnik.com/scripts/'
+   */
+  scriptBaseUrl?: string;
+
+  /**
+   * Path of the token route, relative to where the middleware is mounted.
+   * @default '/reteno/app-inbox/token'
+   */
+  tokenPath?: string;
+
+  /**
+   * ISO 639-1 codes the inbox may be shown in. `Accept-Language` is negotiated against them.
+   * @default every ISO 639-1 code
+   * @example ['en', 'uk', 'de']
+   */
+  languages?: readonly string[];
+
+  /**
+   * The language when nothing better is known, or what is known is invalid. Must be in `languages`.
+   * @default 'en'
+   */
+  defaultLanguage?: string;
+
+  /**
+   * Picks the page language yourself; wins over i18n middleware and `Accept-Language`.
+   * The answer is normalised ('uk-UA' → 'uk'); invalid answers fall back to `defaultLanguage`.
+   */
+  language?: (req: Request, res: Response) => string | null | undefined;
+
+  /**
+   * Merged into the init call: `{ APP_INBOX: true, ...flags }`.
+   * @default {}
+   * @example { TRACKING: true, RECOMS: false }
+   */
+  flags?: RetenoFlags;
+
+  /**
+   * Also give anonymous visitors the helper: it renders the loader and a tracking-only
+   * `eS('init', flags)` without App Inbox, so a site that runs Reteno's web tracking replaces its own
+   * snippet with the helper and every page has exactly one loader and one init.
+   * @default false
+   */
+  embedAnonymous?: boolean;
+
+  /**
+   * The most the token route waits for Reteno, in milliseconds, retries included. Past it: 504.
+   * @default 5000
+   */
+  timeout?: number;
+
+  /**
+   * How often a failed token request (network error, 5xx, non-JSON answer, 429) is tried again.
+   * @default 2
+   */
+  retries?: number;
+
+  /**
+   * The CSP nonce for the embed's `<script>`: a string, or a function of the request.
+   * A value that is not base64-like is refused (no nonce is printed) and logged.
+   * @default (req, res) => res.locals.cspNonce
+   */
+  nonce?: string | ((req: Request, res: Response) => string | null | undefined);
+
+  /**
+   * Further origins whose pages may call the token route, for sites served on several domains.
+   * The request's own origin (honouring Express's `trust proxy`) is always allowed.
+   * @default []
+   * @example ['https://shop.example.com', 'https://example.co.uk']
+   */
+  allowedOrigins?: readonly string[];
+
+  /**
+   * Where warnings and errors go.
+   * @default quiet, except configuration errors (Reteno refusing the API key, a refused nonce) on `console.error`
+   */
+  logger?: Logger;
+}
+
+/** The options of the shorthand `retenoInbox(apiKey, resolveContact, options)`. */
+export type RetenoInboxShorthandOptions = Omit<RetenoInboxOptions, 'apiKey' | 'resolveContact'>;
+
+/** The middleware returned by {@link retenoInbox}: mount it with one `app.use` after the session middleware. */
+export type RetenoInboxMiddleware = RequestHandler;
+
+/** Options after parsing: complete, validated, with defaults applied. */
+export interface Config {
+  apiKey: string;
+  resolveContact: RetenoInboxOptions['resolveContact'];
+  scriptUrl: string;
+  tokenEndpoint: string;
+  tokenPath: string;
+  languages: ReadonlySet<string>;
+  defaultLanguage: string;
+  language: RetenoInboxOptions['language'] | undefined;
+  flags: RetenoFlags;
+  embedAnonymous: boolean;
+  timeout: number;
+  retries: number;
+  nonce: (req: Request, res: Response) => unknown;
+  allowedOrigins: ReadonlySet<string>;
+  logger: Logger;
+}
+
+declare global {
+  // biome-ignore lint/style/noNamespace: Express's own types are declared in this namespace.
+  namespace Express {
+    interface Locals {
+      /**
+       * Renders Reteno's loader and the one init call for this page; '' when called again in the same
+       * response. Set only for visitors `resolveContact` found (guard with `locals.retenoInbox`).
+       */
+      retenoInbox?: () => string;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { htmlSafeJson, normaliseNonce } from '../src/html-safe.js';
+
+describe('HTML-safe JSON', () => {
+  it('escapes everything that could close a script, open a comment or break a line', () => {
+    const hostile = '</script><!-- & \u2028\u2029 <script>';
+    const json = htmlSafeJson(hostile);
+    expect(json).not.toMatch(/[<>&\u2028\u2029]/);
+    expect(JSON.parse(json)).toBe(hostile);
+  });
+
+  it('keeps values intact through a round trip', () => {
+    const value = { a: 'uk', b: ['x', 1, true, null], c: 'Привіт "quoted" \\ back' };
+    expect(JSON.parse(htmlSafeJson(value))).toEqual(value);
+  });
+});
+
+describe('nonce', () => {
+  it.each(['abc', 'rAnd0m+/Nonce==', 'base64url_-nonce', 'a'.repeat(256)])('accepts %s', (nonce) => {
+    expect(normaliseNonce(nonce)).toBe(nonce);
+  });
+
+  it.each(['', '"><script>', 'abc def', 'a'.repeat(257), 'abc===', 'x"', "x'", 'é', undefined, 42])(
+    'refuses %p',
+    (nonce) => {
+      expect(normaliseNonce(nonce)).toBeUndefined();
+    },
+  );
+});

@@ -1,0 +1,66 @@
+import type { Request, Response } from 'express';
+import { iso6391Codes } from '../src/iso-639-1.js';
+import { negotiateLanguage, normaliseLanguage, pickLanguage } from '../src/language.js';
+
+const all = new Set(iso6391Codes);
+const some = new Set(['en', 'uk', 'de']);
+
+function request(headers: Record<string, string> = {}, extra: object = {}): Request {
+  return { headers, ...extra } as unknown as Request;
+}
+function response(locals: object = {}): Response {
+  return { locals } as unknown as Response;
+}
+
+describe('language', () => {
+  it('normalises tags to a lowercase ISO 639-1 code', () => {
+    expect(normaliseLanguage('uk-UA', all)).toBe('uk');
+    expect(normaliseLanguage('de-DE', all)).toBe('de');
+    expect(normaliseLanguage('pt_BR', all)).toBe('pt');
+    expect(normaliseLanguage('EN', all)).toBe('en');
+    expect(normaliseLanguage('zh-Hant-TW', all)).toBe('zh');
+  });
+
+  it('refuses what is not an allowed ISO 639-1 language', () => {
+    expect(normaliseLanguage('xx', all)).toBeUndefined();
+    expect(normaliseLanguage('fr', some)).toBeUndefined();
+    expect(normaliseLanguage('ukr', all)).toBeUndefined();
+    expect(normaliseLanguage('</script>', all)).toBeUndefined();
+    expect(normaliseLanguage(`en-${'x'.repeat(100)}`, all)).toBeUndefined();
+    expect(normaliseLanguage(42, all)).toBeUndefined();
+    expect(normaliseLanguage('en\u2028', all)).toBeUndefined();
+  });
+
+  it('negotiates Accept-Language by quality against the allowed languages', () => {
+    expect(negotiateLanguage('fr-FR,fr;q=0.9,de;q=0.8,uk;q=0.85', some)).toBe('uk');
+    expect(negotiateLanguage('de;q=0.5, en;q=0.5', some)).toBe('de');
+    expect(negotiateLanguage('uk-UA', some)).toBe('uk');
+    expect(negotiateLanguage('*', some)).toBeUndefined();
+    expect(negotiateLanguage('en;q=0', some)).toBeUndefined();
+    expect(negotiateLanguage('fr, es', some)).toBeUndefined();
+    expect(negotiateLanguage(`en,${'x'.repeat(5000)}`, some)).toBeUndefined();
+    expect(negotiateLanguage('', some)).toBeUndefined();
+  });
+
+  const config = { language: undefined, languages: some, defaultLanguage: 'en' };
+
+  it('prefers the language option over everything', () => {
+    const req = request({ 'accept-language': 'de' }, { language: 'uk' });
+    expect(pickLanguage({ ...config, language: () => 'de-AT' }, req, response())).toBe('de');
+    expect(pickLanguage({ ...config, language: () => 'klingon' }, req, response())).toBe('en');
+  });
+
+  it('reads the locale common i18n middleware sets, before Accept-Language', () => {
+    const header = { 'accept-language': 'de' };
+    expect(pickLanguage(config, request(header, { language: 'uk-UA' }), response())).toBe('uk');
+    expect(pickLanguage(config, request(header, { locale: 'uk' }), response())).toBe('uk');
+    expect(pickLanguage(config, request(header, { getLocale: () => 'uk' }), response())).toBe('uk');
+    expect(pickLanguage(config, request(header), response({ locale: 'uk' }))).toBe('uk');
+    expect(pickLanguage(config, request(header), response())).toBe('de');
+  });
+
+  it('falls back to defaultLanguage for an invalid locale instead of guessing', () => {
+    expect(pickLanguage(config, request({ 'accept-language': 'de' }, { language: 'fr' }), response())).toBe('en');
+    expect(pickLanguage(config, request({}), response())).toBe('en');
+  });
+});
