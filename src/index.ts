@@ -9,3 +9,10 @@ export type {
   RetenoInboxOptions,
   RetenoInboxShorthandOptions,
 } from './types.js';
+export {
+  type CspDirectives,
+  type CspSource,
+  type RetenoInboxCspOptions,
+  retenoHosts,
+  retenoInboxCsp,
+} from './csp.js';

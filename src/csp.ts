@@ -1,0 +1,89 @@
+import { errorCodes, RetenoInboxError } from './errors.js';
+
+/** A helmet directive value: sources as strings, or functions of (req, res) like a nonce source. */
+// biome-ignore lint/suspicious/noExplicitAny: helmet's own directive functions take untyped (req, res).
+export type CspSource = string | ((req: any, res: any) => string);
+export type CspDirectives = Record<string, Iterable<CspSource> | null | boolean | undefined>;
+
+/** Options of {@link retenoInboxCsp}. */
+export interface RetenoInboxCspOptions {
+  /**
+   * The emulator's URL in development: its origin replaces Reteno's hosts (script, API and images).
+   * @example emulator.url
+   */
+  emulatorUrl?: string;
+}
+
+/**
+ * The hosts Reteno's web script is seen loading from and talking to. Reteno publishes no CSP list, so this is
+ * the set observed in public integrations; sites that see a violation can add to it in their own directives.
+ */
+export const retenoHosts = {
+  script: ['https://statics.esputnik.com'],
+  connect: ['https://esputnik.com', 'https://*.esputnik.com', 'https://reteno.com', 'https://*.reteno.com'],
+  image: ['https://*.esputnik.com', 'https://*.reteno.com'],
+} as const;
+
+const additions = (origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] }) => ({
+  'script-src': origins.script,
+  'connect-src': origins.connect,
+  'img-src': origins.image,
+});
+
+/**
+ * Adds what the embed needs to a helmet `contentSecurityPolicy.directives` object and returns the merged copy.
+ * The embed's own inline script is allowed by its nonce (`res.locals.cspNonce`), so no 'unsafe-inline' is added.
+ * Directives the site left out start from its `default-src` (or `'self'`), so nothing it allowed is lost.
+ *
+ * @example
+ * app.use(helmet({
+ *   contentSecurityPolicy: {
+ *     directives: retenoInboxCsp({
+ *       scriptSrc: ["'self'", (req, res) => `'nonce-${res.locals.cspNonce}'`],
+ *     }),
+ *   },
+ * }));
+ */
+export function retenoInboxCsp(directives: CspDirectives = {}, options: RetenoInboxCspOptions = {}): CspDirectives {
+  let origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] } = retenoHosts;
+  if (options.emulatorUrl !== undefined) {
+    const origin = originOf(options.emulatorUrl);
+    origins = { script: [origin], connect: [origin], image: [origin] };
+  }
+  const merged: CspDirectives = { ...directives };
+  const fallback = [...sourcesOf(directives, 'default-src', ["'self'"])];
+  for (const [name, sources] of Object.entries(additions(origins))) {
+    const key = keyOf(directives, name);
+    const existing = [...sourcesOf(directives, name, fallback)];
+    merged[key] = [...existing, ...sources.filter((source) => !existing.includes(source))];
+  }
+  return merged;
+}
+
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** The key the site used for a directive (helmet takes both 'script-src' and 'scriptSrc'); camelCase if absent. */
+function keyOf(directives: CspDirectives, name: string): string {
+  return name in directives ? name : camelCase(name);
+}
+
+function sourcesOf(directives: CspDirectives, name: string, fallback: CspSource[]): Iterable<CspSource> {
+  const value = directives[keyOf(directives, name)];
+  return value && typeof value === 'object' ? value : fallback;
+}
+
+function originOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return parsed.origin;
+  } catch {
+    // reported below
+  }
+  throw new RetenoInboxError(
+    errorCodes.invalidOption,
+    'retenoInboxCsp received an invalid `emulatorUrl`. Pass the emulator\'s http(s) URL, e.g. emulator.url.',
+    'emulatorUrl',
+  );
+}

@@ -1,0 +1,47 @@
+import helmet from 'helmet';
+import express from 'express';
+import request from 'supertest';
+import { errorCodes, retenoHosts, retenoInboxCsp } from '../src/index.js';
+
+describe('retenoInboxCsp', () => {
+  it("adds Reteno's hosts to script-src, connect-src and img-src, keeping the site's sources", () => {
+    const nonce = (_req: unknown, res: { locals: { cspNonce: string } }) => `'nonce-${res.locals.cspNonce}'`;
+    const merged = retenoInboxCsp({ scriptSrc: ["'self'", nonce], imgSrc: ["'self'", 'data:'] });
+    expect(merged.scriptSrc).toEqual(["'self'", nonce, ...retenoHosts.script]);
+    expect(merged.imgSrc).toEqual(["'self'", 'data:', ...retenoHosts.image]);
+    // absent directives start from default-src, here helmet's 'self'
+    expect(merged.connectSrc).toEqual(["'self'", ...retenoHosts.connect]);
+    expect(Object.values(merged).flat()).not.toContain("'unsafe-inline'");
+  });
+
+  it("uses the emulator's origin in development, and keeps the site's key style", () => {
+    const merged = retenoInboxCsp(
+      { 'default-src': ["'none'"], 'script-src': ["'self'"] },
+      { emulatorUrl: 'http://127.0.0.1:4010/' },
+    );
+    expect(merged['script-src']).toEqual(["'self'", 'http://127.0.0.1:4010']);
+    expect(merged.connectSrc).toEqual(["'none'", 'http://127.0.0.1:4010']);
+    expect(merged.imgSrc).toEqual(["'none'", 'http://127.0.0.1:4010']);
+  });
+
+  it('does not duplicate sources a site already allows', () => {
+    const merged = retenoInboxCsp({ scriptSrc: ["'self'", 'https://statics.esputnik.com'] });
+    expect(merged.scriptSrc).toEqual(["'self'", 'https://statics.esputnik.com']);
+  });
+
+  it('rejects an emulator URL that is not http(s)', () => {
+    expect(() => retenoInboxCsp({}, { emulatorUrl: 'javascript:alert(1)' })).toThrow(
+      expect.objectContaining({ code: errorCodes.invalidOption, option: 'emulatorUrl' }),
+    );
+  });
+
+  it('produces directives helmet accepts and sends', async () => {
+    const app = express();
+    app.use(helmet({ contentSecurityPolicy: { directives: retenoInboxCsp({}, { emulatorUrl: 'http://127.0.0.1:4010' }) } }));
+    app.get('/', (_req, res) => res.send('ok'));
+    const response = await request(app).get('/').expect(200);
+    const policy = String(response.headers['content-security-policy']);
+    expect(policy).toContain("script-src 'self' http://127.0.0.1:4010");
+    expect(policy).toContain("connect-src 'self' http://127.0.0.1:4010");
+  });
+});

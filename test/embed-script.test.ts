@@ -1,0 +1,153 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runInNewContext } from 'node:vm';
+import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
+import { apiKey, buildSite, embedScript, scriptId, users } from './helpers/site.js';
+
+interface InitOptions {
+  getAuthTokenCallback: () => Promise<string>;
+  language: string;
+}
+
+let emulator: RetenoEmulator;
+let server: Server;
+let origin: string;
+
+beforeAll(async () => {
+  emulator = await createRetenoEmulator({ apiKey, scriptId, contacts: [{ ...users.anna }] });
+  const { app } = buildSite({ baseUrl: emulator.url, scriptBaseUrl: `${emulator.url}/scripts/` });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await emulator.close();
+});
+
+/** Signs in as a user (or stays anonymous) and returns the session cookie. */
+async function signIn(user: keyof typeof users | undefined): Promise<string> {
+  if (user === undefined) return '';
+  const response = await fetch(`${origin}/sign-in`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user }),
+  });
+  return (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+}
+
+/**
+ * Runs the page's inline script as a browser would, with a minimal document and a fetch that behaves like the
+ * browser's same-origin fetch with credentials: relative URLs against the site, the session cookie attached.
+ */
+async function runPage(cookie: string) {
+  const html = await (await fetch(`${origin}/page`, { headers: { cookie } })).text();
+  const script = embedScript(html);
+  if (script === undefined) throw new Error('the page has no embed');
+  const inserted: { src?: string; async?: unknown }[] = [];
+  const fetchCalls: { url: string; init: RequestInit }[] = [];
+  const window: Record<string, unknown> = {
+    fetch: (url: string, init: RequestInit) => {
+      fetchCalls.push({ url, init });
+      const headers = new Headers(init.headers);
+      if (init.credentials === 'same-origin' || init.credentials === 'include') headers.set('cookie', cookie);
+      return fetch(new URL(url, origin), { ...init, headers });
+    },
+    Error,
+    document: {
+      createElement: () => ({}),
+      scripts: [{ parentNode: { insertBefore: (element: { src?: string }) => inserted.push(element) } }],
+    },
+  };
+  window.window = window;
+  runInNewContext(script, window);
+  const eS = window.eS as { q: ArrayLike<unknown>[] };
+  return { inserted, fetchCalls, queue: eS.q.map((args) => Array.from(args)) };
+}
+
+describe('embed script', () => {
+  it('queues exactly one init with APP_INBOX and loads the script once', async () => {
+    const { inserted, queue, fetchCalls } = await runPage(await signIn('anna'));
+    expect(inserted).toEqual([{ async: 1, src: `${emulator.url}/scripts/${scriptId}.js` }]);
+    expect(queue).toHaveLength(1);
+    const [command, flags, options] = queue[0] as [string, unknown, InitOptions];
+    expect(command).toBe('init');
+    expect(flags).toEqual({ APP_INBOX: true });
+    expect(options.language).toBe('en');
+    expect(typeof options.getAuthTokenCallback).toBe('function');
+    // Nothing is fetched until Reteno's script asks for a token.
+    expect(fetchCalls).toHaveLength(0);
+  });
+
+  it('resolves a fresh token from the route on every call of getAuthTokenCallback', async () => {
+    emulator.clearRequests();
+    const { queue, fetchCalls } = await runPage(await signIn('anna'));
+    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    const first = await getAuthTokenCallback();
+    const second = await getAuthTokenCallback();
+    expect(first).toMatch(/.{8,}/);
+    expect(second).not.toBe(first);
+    expect(fetchCalls).toHaveLength(2);
+    for (const call of fetchCalls) {
+      expect(call.url).toBe('/reteno/app-inbox/token');
+      expect(call.init).toMatchObject({
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'X-Reteno-Inbox': '1' },
+      });
+    }
+    expect(emulator.requests.filter((entry) => entry.path === '/v1/auth/contact/token')).toHaveLength(2);
+  });
+
+  it('rejects when the route answers an error, e.g. after sign-out', async () => {
+    const cookie = await signIn('anna');
+    const { queue } = await runPage(cookie);
+    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    await fetch(`${origin}/sign-out`, { method: 'POST', headers: { cookie } });
+    await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 401');
+  });
+
+  it('rejects when Reteno does not know the contact', async () => {
+    const { queue } = await runPage(await signIn('stranger'));
+    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 404');
+  });
+
+  it('rejects on an empty token even with a 2xx answer', async () => {
+    const emptyToken = buildSite(
+      { baseUrl: emulator.url },
+      { configure: (app) => app.post('/reteno/app-inbox/token', (_req, res) => res.json({ token: '' })) },
+    );
+    const site = emptyToken.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => site.once('listening', resolve));
+    const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    try {
+      const html = await (await fetch(`${siteOrigin}/page`, { headers: { cookie: '' } })).text();
+      // Anonymous here, so build the callback from a signed-in page of the same site instead.
+      expect(embedScript(html)).toBeUndefined();
+      const login = await fetch(`${siteOrigin}/sign-in`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'anna' }),
+      });
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
+      const window: Record<string, unknown> = {
+        fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
+        Error,
+        document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
+      };
+      window.window = window;
+      runInNewContext(embedScript(page) ?? '', window);
+      const { getAuthTokenCallback } = (window.eS as { q: ArrayLike<unknown>[] }).q[0]?.[2] as InitOptions;
+      await expect(getAuthTokenCallback()).rejects.toThrow('none');
+    } finally {
+      await new Promise((resolve) => site.close(resolve));
+    }
+  });
+
+  it('renders nothing for an anonymous visitor', async () => {
+    const html = await (await fetch(`${origin}/page`)).text();
+    expect(embedScript(html)).toBeUndefined();
+  });
+});
