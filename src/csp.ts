@@ -3,7 +3,7 @@ import { errorCodes, RetenoInboxError } from './errors.js';
 /** A helmet directive value: sources as strings, or functions of (req, res) like a nonce source. */
 // biome-ignore lint/suspicious/noExplicitAny: helmet's own directive functions take untyped (req, res).
 export type CspSource = string | ((req: any, res: any) => string);
-export type CspDirectives = Record<string, Iterable<CspSource> | null | boolean | undefined>;
+export type CspDirectives = Record<string, Iterable<CspSource> | null>;
 
 /** Options of {@link retenoInboxCsp}. */
 export interface RetenoInboxCspOptions {
@@ -44,20 +44,24 @@ const additions = (origins: { script: readonly string[]; connect: readonly strin
  *   },
  * }));
  */
-export function retenoInboxCsp(directives: CspDirectives = {}, options: RetenoInboxCspOptions = {}): CspDirectives {
+export function retenoInboxCsp<Directives extends object = CspDirectives>(
+  directives: Directives = {} as Directives,
+  options: RetenoInboxCspOptions = {},
+): Directives & CspDirectives {
   let origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] } = retenoHosts;
   if (options.emulatorUrl !== undefined) {
     const origin = originOf(options.emulatorUrl);
     origins = { script: [origin], connect: [origin], image: [origin] };
   }
-  const merged: CspDirectives = { ...directives };
-  const fallback = [...sourcesOf(directives, 'default-src', ["'self'"])];
+  const given = directives as Record<string, unknown>;
+  const merged: Record<string, unknown> = { ...given };
+  const fallback = [...sourcesOf(given, 'default-src', ["'self'"])];
   for (const [name, sources] of Object.entries(additions(origins))) {
-    const key = keyOf(directives, name);
-    const existing = [...sourcesOf(directives, name, fallback)];
+    const key = keyOf(given, name);
+    const existing = [...sourcesOf(given, name, fallback)];
     merged[key] = [...existing, ...sources.filter((source) => !existing.includes(source))];
   }
-  return merged;
+  return merged as Directives & CspDirectives;
 }
 
 function camelCase(name: string): string {
@@ -65,13 +69,15 @@ function camelCase(name: string): string {
 }
 
 /** The key the site used for a directive (helmet takes both 'script-src' and 'scriptSrc'); camelCase if absent. */
-function keyOf(directives: CspDirectives, name: string): string {
+function keyOf(directives: Record<string, unknown>, name: string): string {
   return name in directives ? name : camelCase(name);
 }
 
-function sourcesOf(directives: CspDirectives, name: string, fallback: CspSource[]): Iterable<CspSource> {
+function sourcesOf(directives: Record<string, unknown>, name: string, fallback: CspSource[]): Iterable<CspSource> {
   const value = directives[keyOf(directives, name)];
-  return value && typeof value === 'object' ? value : fallback;
+  return value !== null && typeof value === 'object' && Symbol.iterator in value
+    ? (value as Iterable<CspSource>)
+    : fallback;
 }
 
 function originOf(url: string): string {

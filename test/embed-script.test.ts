@@ -61,8 +61,9 @@ async function runPage(cookie: string) {
   };
   window.window = window;
   runInNewContext(script, window);
-  const eS = window.eS as { q: ArrayLike<unknown>[] };
-  return { inserted, fetchCalls, queue: eS.q.map((args) => Array.from(args)) };
+  // The loader's stub queues `f.c(arguments)`: each entry wraps the arguments of one eS(...) call.
+  const eS = window.eS as { q: ArrayLike<ArrayLike<unknown>>[] };
+  return { inserted, fetchCalls, queue: eS.q.map((entry) => Array.from(entry[0] ?? [])) };
 }
 
 describe('embed script', () => {
@@ -139,7 +140,8 @@ describe('embed script', () => {
       };
       window.window = window;
       runInNewContext(embedScript(page) ?? '', window);
-      const { getAuthTokenCallback } = (window.eS as { q: ArrayLike<unknown>[] }).q[0]?.[2] as InitOptions;
+      const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
+      const { getAuthTokenCallback } = queued?.[2] as InitOptions;
       await expect(getAuthTokenCallback()).rejects.toThrow('none');
     } finally {
       await new Promise((resolve) => site.close(resolve));

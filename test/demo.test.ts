@@ -1,0 +1,142 @@
+import request from 'supertest';
+import { createRetenoEmulator } from '../src/emulator/index.js';
+// The demo is plain JavaScript that imports the built package, as a site would.
+import { createDemo } from '../examples/demo/server.js';
+import { embedScript, scriptTags } from './helpers/site.js';
+
+type Demo = Awaited<ReturnType<typeof createDemo>>;
+
+function initLanguage(html: string): string | undefined {
+  return /language:"([a-z]{2})"/.exec(embedScript(html) ?? '')?.[1];
+}
+
+describe('demo site', () => {
+  let demo: Demo;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    demo = await createDemo({ port: 0, env: {}, log: (line: string) => lines.push(line) });
+  });
+  afterAll(() => demo.close());
+
+  async function inboxCount(token: string) {
+    const response = await fetch(`${demo.emulator?.url}/appinbox/v1/messages/count`, {
+      headers: { 'ES-TOKEN': token },
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { count: number }).count;
+  }
+
+  it('says at start-up where it runs and on which Reteno', () => {
+    expect(lines[0]).toBe(`Demo site: ${demo.url}`);
+    expect(lines[1]).toContain(`local emulator at ${demo.emulator?.url}`);
+  });
+
+  it('shows anonymous visitors a sign-in form, a strict CSP and no inbox', async () => {
+    const page = await request(demo.app).get('/').expect(200);
+    expect(page.text).toContain('data-form="sign-in"');
+    expect(scriptTags(page.text)).toHaveLength(0);
+    const policy = String(page.headers['content-security-policy']);
+    expect(policy).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' http:\/\/127\.0\.0\.1:\d+/);
+    expect(policy).not.toContain('unsafe-inline');
+    expect(policy).toContain(`connect-src 'self' ${demo.emulator?.url}`);
+  });
+
+  it('signs in, embeds the inbox with the CSP nonce, and gets tokens from the emulator through the route', async () => {
+    const agent = request.agent(demo.app);
+    await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+    const page = await agent.get('/').expect(200);
+    const nonce = /'nonce-([^']+)'/.exec(String(page.headers['content-security-policy']))?.[1];
+    expect(scriptTags(page.text)).toEqual([`<script nonce="${nonce}">`]);
+    expect(page.text).toContain(`"${demo.emulator?.url}/scripts/00000000-0000-4000-8000-000000000000.js"`);
+    expect(initLanguage(page.text)).toBe('en');
+
+    const token = await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
+    expect(await inboxCount(token.body.token)).toBe(2);
+
+    // Pushing a test message raises the count.
+    await agent.post('/push').type('form').send({ title: 'Hi', content: 'There' }).expect(303);
+    const next = await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
+    expect(await inboxCount(next.body.token)).toBe(3);
+    expect(demo.emulator?.messagesOf({ email: 'anna@example.com' })[0]).toMatchObject({
+      title: 'Hi',
+      content: 'There',
+    });
+  });
+
+  it('switches the page and inbox language', async () => {
+    const agent = request.agent(demo.app);
+    await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+    await agent.post('/language').type('form').send({ lang: 'de', back: '/about' }).expect(303).expect('Location', '/about');
+    const page = await agent.get('/about').expect(200);
+    expect(page.text).toContain('<html lang="de">');
+    expect(initLanguage(page.text)).toBe('de');
+    await agent.post('/language').type('form').send({ lang: 'xx' }).expect(303);
+    expect(initLanguage((await agent.get('/').expect(200)).text)).toBe('de');
+  });
+
+  it("starts a user in their own language and keeps users' inboxes apart", async () => {
+    const agent = request.agent(demo.app);
+    await agent.post('/sign-in').type('form').send({ user: 'taras' }).expect(303);
+    const page = await agent.get('/').expect(200);
+    expect(initLanguage(page.text)).toBe('uk');
+    const token = await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
+    const list = await fetch(`${demo.emulator?.url}/appinbox/v1/messages?page=1&pageSize=10`, {
+      headers: { 'ES-TOKEN': token.body.token },
+    });
+    const titles = ((await list.json()) as { list: { title: string }[] }).list.map((message) => message.title);
+    expect(titles).toEqual(['Вітаємо!']);
+  });
+
+  it('signs out: no embed, the token route answers 401', async () => {
+    const agent = request.agent(demo.app);
+    await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+    await agent.post('/sign-out').expect(303);
+    expect(scriptTags((await agent.get('/').expect(200)).text)).toHaveLength(0);
+    await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
+    await agent.post('/push').type('form').send({}).expect(401);
+  });
+
+  it('refuses unknown users', async () => {
+    await request(demo.app).post('/sign-in').type('form').send({ user: 'mallory' }).expect(400);
+  });
+});
+
+describe('demo site on real Reteno', () => {
+  it('uses RETENO_API_KEY, RETENO_SCRIPT_ID and says so; no test messages', async () => {
+    // Stands in for reteno.com, which the tests cannot reach: RETENO_BASE_URL points the token route at it.
+    const reteno = await createRetenoEmulator({
+      apiKey: 'real-key-123',
+      scriptId: '11111111-2222-4333-8444-555555555555',
+      contacts: [{ email: 'anna@example.com' }],
+    });
+    const lines: string[] = [];
+    const demo = await createDemo({
+      port: 0,
+      env: {
+        RETENO_API_KEY: 'real-key-123',
+        RETENO_SCRIPT_ID: '11111111-2222-4333-8444-555555555555',
+        RETENO_BASE_URL: reteno.url,
+      },
+      log: (line: string) => lines.push(line),
+    });
+    try {
+      expect(demo.emulator).toBeUndefined();
+      expect(lines.join('\n')).toContain('real Reteno');
+      expect(lines.join('\n')).not.toContain('real-key-123');
+      const agent = request.agent(demo.app);
+      await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+      const page = await agent.get('/').expect(200);
+      expect(page.text).toContain('"https://statics.esputnik.com/scripts/11111111-2222-4333-8444-555555555555.js"');
+      expect(page.text).not.toContain('data-form="push"');
+      expect(String(page.headers['content-security-policy'])).toContain('https://statics.esputnik.com');
+      const token = await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
+      expect(token.body.token).toEqual(expect.any(String));
+      expect(reteno.requests.filter((entry) => entry.path === '/v1/auth/contact/token')).toHaveLength(1);
+      await agent.post('/push').type('form').send({}).expect(404);
+    } finally {
+      await demo.close();
+      await reteno.close();
+    }
+  });
+});
+
