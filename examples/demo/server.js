@@ -17,7 +17,13 @@ const emulatorScriptId = '00000000-0000-4000-8000-000000000000';
  * Starts the demo. `env` decides the mode: RETENO_API_KEY + RETENO_SCRIPT_ID → real Reteno (RETENO_BASE_URL,
  * RETENO_SCRIPT_BASE_URL optional), otherwise the embedded emulator; REDIS_URL → sessions in Redis.
  */
-export async function createDemo({ port = 3000, host = '127.0.0.1', env = process.env, log = console.log } = {}) {
+export async function createDemo({
+  port = 3000,
+  host = '127.0.0.1',
+  env = process.env,
+  log = console.log,
+  inboxOptions = {},
+} = {}) {
   const realReteno = Boolean(env.RETENO_API_KEY && env.RETENO_SCRIPT_ID);
   const emulator = realReteno
     ? undefined
@@ -84,6 +90,7 @@ export async function createDemo({ port = 3000, host = '127.0.0.1', env = proces
             ...(env.RETENO_BASE_URL ? { baseUrl: env.RETENO_BASE_URL } : {}),
             ...(env.RETENO_SCRIPT_BASE_URL ? { scriptBaseUrl: env.RETENO_SCRIPT_BASE_URL } : {}),
           }),
+      ...inboxOptions,
     }),
   );
 
