@@ -75,13 +75,12 @@ export function retenoInbox(
       next(error);
       return;
     }
-    // A synchronous answer needs no extra tick: anonymous pages should cost next to nothing.
-    if (resolved === null || resolved === undefined) {
-      if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
+    // Anonymous pages should cost next to nothing.
+    if ((resolved === null || resolved === undefined) && !config.embedAnonymous) {
       next();
       return;
     }
-    Promise.resolve(resolved).then((value) => {
+    const attachEmbed = (value: unknown) => {
       const check = checkContact(value);
       if (check.kind === 'valid') {
         res.locals.retenoInbox = embedFor(req, res, true);
@@ -92,8 +91,19 @@ export function retenoInbox(
         if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
       }
       next();
-    }, next);
+    };
+    // A synchronous answer is handled at once: no extra tick for the common case of a session lookup.
+    if (isPromiseLike(resolved)) {
+      // A throwing logger must not become an unhandled rejection.
+      resolved.then(attachEmbed, next).then(undefined, next);
+    } else {
+      attachEmbed(resolved);
+    }
   };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response): string | undefined {

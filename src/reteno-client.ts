@@ -45,31 +45,30 @@ export function createRetenoClient(settings: {
   return async function requestContactToken(contact) {
     const deadline = Date.now() + timeout;
     let attempts = 0;
-    const request = client.post<unknown>(tokenEndpoint, {
-      json: contact,
-      signal: AbortSignal.timeout(timeout),
-      retry: {
-        limit: retries,
-        // Asking Reteno for a contact's token changes nothing on Reteno's side (it looks the contact up and
-        // issues a token), so retrying this POST is as safe as retrying a GET.
-        methods: ['POST'],
-        calculateDelay: ({ attemptCount, error, retryAfter }: RetryObject) =>
-          retryDelay(attemptCount, classify(error), retryAfter, retries, deadline - Date.now()),
-      },
-      hooks: {
-        beforeRequest: [
-          () => {
-            attempts += 1;
-          },
-        ],
-      },
-    });
-    // A token answer is tiny; a huge body is not Reteno and is not worth reading.
-    request.on('downloadProgress', ({ transferred }) => {
-      if (transferred > maxBodyBytes) request.cancel();
-    });
-
     try {
+      const request = client.post<unknown>(tokenEndpoint, {
+        json: contact,
+        signal: AbortSignal.timeout(timeout),
+        retry: {
+          limit: retries,
+          // Asking Reteno for a contact's token changes nothing on Reteno's side (it looks the contact up and
+          // issues a token), so retrying this POST is as safe as retrying a GET.
+          methods: ['POST'],
+          calculateDelay: ({ attemptCount, error, retryAfter }: RetryObject) =>
+            retryDelay(attemptCount, classify(error), retryAfter, retries, deadline - Date.now()),
+        },
+        hooks: {
+          beforeRequest: [
+            () => {
+              attempts += 1;
+            },
+          ],
+        },
+      });
+      // A token answer is tiny; a huge body is not Reteno and is not worth reading.
+      request.on('downloadProgress', ({ transferred }) => {
+        if (transferred > maxBodyBytes) request.cancel();
+      });
       const { body } = await request;
       const token = (body as { token?: unknown } | null)?.token;
       if (typeof token !== 'string' || token.length > maxTokenLength) {
