@@ -150,7 +150,6 @@ export interface Config {
 }
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's own types are declared in this namespace.
   namespace Express {
     interface Locals {
       /**

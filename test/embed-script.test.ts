@@ -25,6 +25,13 @@ afterAll(async () => {
   await emulator.close();
 });
 
+/** The options object of the queued init call. */
+function initOptions(queued: unknown[] | ArrayLike<unknown> | undefined): InitOptions {
+  const options = queued?.[2];
+  if (options === undefined) throw new Error('no init call was queued');
+  return options as InitOptions;
+}
+
 /** Signs in as a user (or stays anonymous) and returns the session cookie. */
 async function signIn(user: keyof typeof users | undefined): Promise<string> {
   if (user === undefined) return '';
@@ -83,7 +90,7 @@ describe('embed script', () => {
   it('resolves a fresh token from the route on every call of getAuthTokenCallback', async () => {
     emulator.clearRequests();
     const { queue, fetchCalls } = await runPage(await signIn('anna'));
-    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    const { getAuthTokenCallback } = initOptions(queue[0]);
     const first = await getAuthTokenCallback();
     const second = await getAuthTokenCallback();
     expect(first).toMatch(/.{8,}/);
@@ -103,14 +110,14 @@ describe('embed script', () => {
   it('rejects when the route answers an error, e.g. after sign-out', async () => {
     const cookie = await signIn('anna');
     const { queue } = await runPage(cookie);
-    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    const { getAuthTokenCallback } = initOptions(queue[0]);
     await fetch(`${origin}/sign-out`, { method: 'POST', headers: { cookie } });
     await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 401');
   });
 
   it('rejects when Reteno does not know the contact', async () => {
     const { queue } = await runPage(await signIn('stranger'));
-    const { getAuthTokenCallback } = queue[0]?.[2] as InitOptions;
+    const { getAuthTokenCallback } = initOptions(queue[0]);
     await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 404');
   });
 
@@ -141,7 +148,7 @@ describe('embed script', () => {
       window.window = window;
       runInNewContext(embedScript(page) ?? '', window);
       const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
-      const { getAuthTokenCallback } = queued?.[2] as InitOptions;
+      const { getAuthTokenCallback } = initOptions(queued);
       await expect(getAuthTokenCallback()).rejects.toThrow('none');
     } finally {
       await new Promise((resolve) => site.close(resolve));
