@@ -1,0 +1,59 @@
+import type { Contact } from '../contact-type.js';
+import { FaultQueue } from './faults.js';
+import { parseEmulatorOptions } from './options.js';
+import { EmulatorServer } from './server.js';
+import { contactKeyOrThrow, InboxStore } from './store.js';
+import type {
+  EmulatorFault,
+  LoggedRequest,
+  NewInboxMessage,
+  RetenoEmulator,
+  RetenoEmulatorOptions,
+} from './types.js';
+
+/**
+ * Starts a local Reteno: the contact token route, the App Inbox API and a development widget served in place of
+ * Reteno's website script. Listens on loopback unless `host` says otherwise.
+ *
+ * @example
+ * const emulator = await createRetenoEmulator({
+ *   apiKey: 'test-api-key',
+ *   scriptId: '00000000-0000-4000-8000-000000000000',
+ *   contacts: [{ email: 'anna@example.com' }],
+ * });
+ * emulator.pushMessage({ email: 'anna@example.com' }, { title: 'Welcome', content: 'Your first message' });
+ * // Point the site at emulator.url (token route and script), then:
+ * await emulator.close();
+ */
+export async function createRetenoEmulator(options: RetenoEmulatorOptions): Promise<RetenoEmulator> {
+  const config = parseEmulatorOptions(options);
+  const store = new InboxStore();
+  for (const contact of config.contacts) store.add(contact);
+  const faults = new FaultQueue();
+  const log: LoggedRequest[] = [];
+  const server = new EmulatorServer(config, store, faults, log);
+  const url = await server.listen();
+
+  return {
+    url,
+    get requests(): readonly LoggedRequest[] {
+      return log;
+    },
+    addContact: (contact: Contact) => store.add(contactKeyOrThrow(contact, 'addContact')),
+    pushMessage: (contact: Contact, message: NewInboxMessage) =>
+      store.pushMessage(store.findOrThrow(contact, 'pushMessage'), message),
+    messagesOf: (contact: Contact) =>
+      store.findOrThrow(contact, 'messagesOf').messages.map((message) => ({ ...message })),
+    invalidateTokens(contact?: Contact): void {
+      store.invalidateTokens(
+        contact === undefined ? undefined : store.findOrThrow(contact, 'invalidateTokens'),
+      );
+    },
+    fail: (fault: EmulatorFault) => faults.add(fault),
+    clearFaults: () => faults.clear(),
+    clearRequests(): void {
+      log.length = 0;
+    },
+    close: () => server.close(),
+  };
+}

@@ -1,0 +1,33 @@
+/** Stable codes of the errors the emulator throws. */
+export const emulatorErrorCodes = {
+  /** `createRetenoEmulator` received an unknown option or a value of the wrong type or shape. */
+  invalidOption: 'ERR_RETENO_EMULATOR_INVALID_OPTION',
+  /** A contact has none of email, phone, externalCustomerId, or a field that is not a string. */
+  invalidContact: 'ERR_RETENO_EMULATOR_INVALID_CONTACT',
+  /** `pushMessage`, `messagesOf` or `invalidateTokens` named a contact the emulator does not know. */
+  unknownContact: 'ERR_RETENO_EMULATOR_UNKNOWN_CONTACT',
+  /** `pushMessage` received a message without a string title and content, or with a non-string link or image. */
+  invalidMessage: 'ERR_RETENO_EMULATOR_INVALID_MESSAGE',
+  /** `fail` received a fault it cannot play. */
+  invalidFault: 'ERR_RETENO_EMULATOR_INVALID_FAULT',
+} as const;
+
+export type RetenoEmulatorErrorCode = (typeof emulatorErrorCodes)[keyof typeof emulatorErrorCodes];
+
+/**
+ * Thrown by the emulator's factory and methods when they are called wrongly. `code` is stable.
+ *
+ * @example
+ * try { emulator.pushMessage({ email: 'nobody@example.com' }, { title: 'Hi', content: '' }) } catch (error) {
+ *   if (error instanceof RetenoEmulatorError && error.code === 'ERR_RETENO_EMULATOR_UNKNOWN_CONTACT') { ... }
+ * }
+ */
+export class RetenoEmulatorError extends Error {
+  override readonly name = 'RetenoEmulatorError';
+  readonly code: RetenoEmulatorErrorCode;
+
+  constructor(code: RetenoEmulatorErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}

@@ -1,0 +1,12 @@
+export { createRetenoEmulator } from './emulator.js';
+export { emulatorErrorCodes, RetenoEmulatorError, type RetenoEmulatorErrorCode } from './errors.js';
+export type {
+  EmulatorFault,
+  EmulatorFaultKind,
+  EmulatorFaultRoute,
+  InboxMessage,
+  LoggedRequest,
+  NewInboxMessage,
+  RetenoEmulator,
+  RetenoEmulatorOptions,
+} from './types.js';

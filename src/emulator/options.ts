@@ -1,0 +1,115 @@
+import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
+import { type ContactKey, readContactKey } from './store.js';
+import type { RetenoEmulatorOptions } from './types.js';
+
+/** The emulator's settings, complete. */
+export interface EmulatorConfig {
+  apiKey: string;
+  scriptId: string;
+  port: number;
+  host: string;
+  contacts: ContactKey[];
+  bellSelector: string | null;
+  pollIntervalMs: number;
+  /** `null`: reflect any `Origin`. */
+  corsOrigins: ReadonlySet<string> | null;
+}
+
+export const minPollIntervalMs = 100;
+
+const optionNames: Record<keyof RetenoEmulatorOptions, true> = {
+  apiKey: true,
+  scriptId: true,
+  port: true,
+  host: true,
+  contacts: true,
+  bellSelector: true,
+  pollIntervalMs: true,
+  corsOrigins: true,
+};
+
+/** Validates the options of `createRetenoEmulator` once and fills in the defaults. */
+export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorConfig {
+  if (typeof options !== 'object' || options === null) {
+    invalid('createRetenoEmulator() needs an options object like { apiKey, scriptId }');
+  }
+  for (const name of Object.keys(options)) {
+    if (!Object.hasOwn(optionNames, name)) {
+      invalid(`unknown option \`${name}\`; known options: ${Object.keys(optionNames).join(', ')}`);
+    }
+  }
+  const {
+    apiKey,
+    scriptId,
+    port = 0,
+    host = '127.0.0.1',
+    contacts = [],
+    bellSelector,
+    pollIntervalMs = 5000,
+    corsOrigins,
+  } = options;
+
+  if (typeof apiKey !== 'string' || apiKey === '') {
+    invalid('`apiKey` must be a non-empty string: the password the token route accepts, e.g. "test-api-key"');
+  }
+  if (typeof scriptId !== 'string' || scriptId === '') {
+    invalid('`scriptId` must be a non-empty string: the id in /scripts/<scriptId>.js, e.g. a UUID');
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    invalid(
+      `\`port\` must be an integer from 0 to 65535, 0 for any free port (received ${JSON.stringify(port)})`,
+    );
+  }
+  if (typeof host !== 'string' || host === '')
+    invalid('`host` must be a non-empty string such as "127.0.0.1"');
+  if (!Array.isArray(contacts))
+    invalid('`contacts` must be an array of contacts like [{ email: "anna@example.com" }]');
+  const contactKeys = contacts.map((contact, index) => {
+    const key = readContactKey(contact);
+    if (typeof key === 'string') invalid(`\`contacts[${index}]\`: ${key}`);
+    return key;
+  });
+  if (bellSelector !== undefined && (typeof bellSelector !== 'string' || bellSelector.trim() === '')) {
+    invalid('`bellSelector` must be a non-empty CSS selector, or absent for a bell fixed in the corner');
+  }
+  if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < minPollIntervalMs) {
+    invalid(
+      `\`pollIntervalMs\` must be an integer of at least ${minPollIntervalMs} (received ${JSON.stringify(pollIntervalMs)})`,
+    );
+  }
+  if (corsOrigins !== undefined && !Array.isArray(corsOrigins)) {
+    invalid(
+      '`corsOrigins` must be an array of origins like ["http://localhost:3000"], or absent to reflect any origin',
+    );
+  }
+  return {
+    apiKey,
+    scriptId,
+    port,
+    host,
+    contacts: contactKeys,
+    bellSelector: bellSelector ?? null,
+    pollIntervalMs,
+    corsOrigins: corsOrigins === undefined ? null : new Set(corsOrigins.map(parseOrigin)),
+  };
+}
+
+function parseOrigin(origin: unknown, index: number): string {
+  let parsed: URL | undefined;
+  if (typeof origin === 'string') {
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+  }
+  if (!parsed || parsed.origin !== origin) {
+    const hint = parsed && parsed.origin !== 'null' ? ` (did you mean "${parsed.origin}"?)` : '';
+    invalid(`\`corsOrigins[${index}]\` must be an origin like "http://localhost:3000"${hint}`);
+  }
+  return parsed.origin;
+}
+
+function invalid(problem: string): never {
+  throw new RetenoEmulatorError(emulatorErrorCodes.invalidOption, `createRetenoEmulator(): ${problem}.`);
+}

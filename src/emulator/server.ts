@@ -1,0 +1,238 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type ApiRequest, readBody } from './api-request.js';
+import { corsHeaders, isPreflight, preflightReply } from './cors.js';
+import { sendOversize, sendReply, trickleReply } from './delivery.js';
+import { type ActiveFault, type ApiRoute, defaultTrickleIntervalMs, type FaultQueue } from './faults.js';
+import { answerInboxRequest, inboxPathPrefix } from './inbox-api.js';
+import type { EmulatorConfig } from './options.js';
+import { type Reply, textReply } from './replies.js';
+import type { InboxStore } from './store.js';
+import { Timers } from './timers.js';
+import { answerTokenRequest, tokenPath } from './token-api.js';
+import type { LoggedRequest } from './types.js';
+import { renderWidgetScript } from './widget.js';
+
+/** Request bodies above this size answer 413. */
+export const maxBodyBytes = 1024 * 1024;
+
+const scriptPathPattern = /^\/scripts\/([^/]+)\.js$/;
+
+/** The emulator's HTTP side: routing, CORS, faults, the request log, and a close that leaves nothing open. */
+export class EmulatorServer {
+  readonly #config: EmulatorConfig;
+  readonly #store: InboxStore;
+  readonly #faults: FaultQueue;
+  readonly #log: LoggedRequest[];
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #timers = new Timers();
+  #script = '';
+  #closing: Promise<void> | undefined;
+
+  constructor(config: EmulatorConfig, store: InboxStore, faults: FaultQueue, log: LoggedRequest[]) {
+    this.#config = config;
+    this.#store = store;
+    this.#faults = faults;
+    this.#log = log;
+    this.#server = createServer((request, response) => {
+      this.#handle(request, response).catch(() => {
+        if (!response.headersSent) sendReply(response, textReply(500));
+        else response.destroy();
+      });
+    });
+    this.#server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  /** Starts listening; resolves with the base URL. */
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#config.port, this.#config.host, () => {
+        this.#server.off('error', reject);
+        const url = baseUrl(this.#server.address() as AddressInfo);
+        this.#script = renderWidgetScript({
+          apiUrl: url,
+          bellSelector: this.#config.bellSelector,
+          pollIntervalMs: this.#config.pollIntervalMs,
+        });
+        resolve(url);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= new Promise((resolve) => {
+      this.#timers.clear();
+      this.#server.close(() => resolve());
+      for (const socket of this.#sockets) socket.destroy();
+    });
+    return this.#closing;
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://emulator.invalid');
+    const method = request.method ?? 'GET';
+    const origin = request.headers.origin;
+    response.setHeader('cache-control', 'no-store');
+    for (const [name, value] of Object.entries(corsHeaders(origin, this.#config.corsOrigins))) {
+      response.setHeader(name, value);
+    }
+
+    const rawBody = await readBody(request, maxBodyBytes);
+    const entry: LoggedRequest = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { ...request.headers },
+      body: rawBody === null ? undefined : loggedBody(rawBody),
+      status: null,
+      at: Date.now(),
+    };
+    this.#log.push(entry);
+    const respond = (reply: Reply) => {
+      entry.status = reply.status;
+      sendReply(response, reply);
+    };
+
+    if (rawBody === null) {
+      respond(textReply(413, `Payload Too Large: at most ${maxBodyBytes} bytes`, { connection: 'close' }));
+      return;
+    }
+    if (isPreflight(method, request.headers)) {
+      respond(preflightReply(origin, this.#config.corsOrigins));
+      return;
+    }
+    const scriptId = scriptPathPattern.exec(url.pathname)?.[1];
+    if (scriptId !== undefined) {
+      respond(this.#scriptReply(method, scriptId));
+      return;
+    }
+    const route = apiRouteOf(url.pathname);
+    if (!route) {
+      respond(textReply(404));
+      return;
+    }
+    const apiRequest: ApiRequest = {
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      headers: request.headers,
+      rawBody,
+    };
+    const answer = (): Reply =>
+      route === 'token'
+        ? answerTokenRequest(apiRequest, this.#config.apiKey, this.#store)
+        : answerInboxRequest(apiRequest, this.#store);
+    const fault = this.#faults.take(route);
+    if (!fault) {
+      respond(answer());
+      return;
+    }
+    await this.#play(fault, response, entry, answer, respond);
+  }
+
+  /**
+   * Plays a fault. The normal answer is built only when the fault delivers it (`timeout` with a delay, `trickle`),
+   * so that a token is used up only by a request that gets its answer.
+   */
+  async #play(
+    fault: ActiveFault,
+    response: ServerResponse,
+    entry: LoggedRequest,
+    answer: () => Reply,
+    respond: (reply: Reply) => void,
+  ): Promise<void> {
+    if (fault.kind === 'timeout') {
+      // Without a delay the request hangs until the client gives up or the emulator closes.
+      if (fault.delayMs === null) return;
+      await this.#timers.sleep(fault.delayMs);
+      if (!response.destroyed) respond(answer());
+      return;
+    }
+    if (fault.kind === 'trickle') {
+      const reply = answer();
+      entry.status = reply.status;
+      trickleReply(response, reply, fault.delayMs ?? defaultTrickleIntervalMs, this.#timers);
+      return;
+    }
+    if (fault.delayMs !== null) await this.#timers.sleep(fault.delayMs);
+    if (response.destroyed) return;
+    switch (fault.kind) {
+      case 'reset':
+        response.socket?.resetAndDestroy();
+        return;
+      case 'status': {
+        const headers: Record<string, string> =
+          fault.retryAfter === null ? {} : { 'retry-after': fault.retryAfter };
+        respond(textReply(fault.status, undefined, headers));
+        return;
+      }
+      case 'garbage':
+        respond({
+          status: 200,
+          headers: { 'content-type': 'text/html; charset=utf-8' },
+          body: '<!doctype html><html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>\n',
+        });
+        return;
+      case 'malformed-json':
+        respond({
+          status: 200,
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body: '{"token":',
+        });
+        return;
+      case 'oversize':
+        entry.status = 200;
+        sendOversize(response);
+        return;
+    }
+  }
+
+  #scriptReply(method: string, requestedId: string): Reply {
+    if (method !== 'GET' && method !== 'HEAD') return textReply(405, undefined, { allow: 'GET, HEAD' });
+    if (decodePathSegment(requestedId) !== this.#config.scriptId)
+      return textReply(404, 'Not Found: unknown script id');
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'application/javascript; charset=utf-8',
+        'x-content-type-options': 'nosniff',
+        'cross-origin-resource-policy': 'cross-origin',
+      },
+      // Node leaves the body out of an answer to HEAD.
+      body: this.#script,
+    };
+  }
+}
+
+function apiRouteOf(path: string): ApiRoute | null {
+  if (path === tokenPath) return 'token';
+  if (path.startsWith(inboxPathPrefix)) return 'inbox';
+  return null;
+}
+
+function loggedBody(rawBody: string): unknown {
+  if (rawBody === '') return undefined;
+  try {
+    return JSON.parse(rawBody) as unknown;
+  } catch {
+    return rawBody;
+  }
+}
+
+function decodePathSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+function baseUrl(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}

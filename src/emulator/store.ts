@@ -1,0 +1,180 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
+import type { InboxMessage, NewInboxMessage } from './types.js';
+
+/** The fields a contact is found by, in the order a lookup tries them. */
+const lookupFields = ['externalCustomerId', 'email', 'phone'] as const;
+type ContactField = (typeof lookupFields)[number];
+
+/** A contact's identifying fields, trimmed, e-mail in lower case; `null` where not given. */
+export type ContactKey = Record<ContactField, string | null>;
+
+/** A contact the emulator knows, with its inbox (newest message first). */
+export interface ContactRecord extends ContactKey {
+  messages: InboxMessage[];
+}
+
+export interface MessagePage {
+  list: InboxMessage[];
+  totalPages: number;
+}
+
+/**
+ * Reads the identifying fields of a contact-like value (an option, an argument or a request body).
+ * Returns the reason as a string when the value cannot identify a contact.
+ */
+export function readContactKey(value: unknown): ContactKey | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'a contact must be an object with at least one of email, phone, externalCustomerId';
+  }
+  const fields = value as Partial<Record<ContactField, unknown>>;
+  const key: ContactKey = { externalCustomerId: null, email: null, phone: null };
+  for (const field of lookupFields) {
+    const given = fields[field];
+    if (given === undefined || given === null) continue;
+    if (typeof given !== 'string') return `\`${field}\` must be a string`;
+    const trimmed = given.trim();
+    if (trimmed === '') continue;
+    key[field] = field === 'email' ? trimmed.toLowerCase() : trimmed;
+  }
+  if (lookupFields.every((field) => key[field] === null)) {
+    return 'a contact needs at least one non-empty email, phone or externalCustomerId';
+  }
+  return key;
+}
+
+/** {@link readContactKey} for the public methods: throws an error that names the method. */
+export function contactKeyOrThrow(contact: unknown, method: string): ContactKey {
+  const key = readContactKey(contact);
+  if (typeof key === 'string')
+    throw new RetenoEmulatorError(emulatorErrorCodes.invalidContact, `${method}(): ${key}.`);
+  return key;
+}
+
+/** Contacts, their inboxes and the tokens that open them. */
+export class InboxStore {
+  readonly #contacts: ContactRecord[] = [];
+  readonly #tokens = new Map<string, ContactRecord>();
+
+  /** Adds a contact, or fills in the missing fields of the known contact it matches. */
+  add(key: ContactKey): void {
+    const known = this.find(key);
+    if (!known) {
+      this.#contacts.push({ ...key, messages: [] });
+      return;
+    }
+    for (const field of lookupFields) known[field] ??= key[field];
+  }
+
+  /** The known contact matching `key` by externalCustomerId, else e-mail, else phone. */
+  find(key: ContactKey): ContactRecord | undefined {
+    for (const field of lookupFields) {
+      const wanted = key[field];
+      if (wanted === null) continue;
+      const match = this.#contacts.find((contact) => contact[field] === wanted);
+      if (match) return match;
+    }
+    return undefined;
+  }
+
+  /** Like {@link find}, for the public methods: throws a clear error when the contact is unknown. */
+  findOrThrow(contact: unknown, method: string): ContactRecord {
+    const key = contactKeyOrThrow(contact, method);
+    const known = this.find(key);
+    if (!known) {
+      throw new RetenoEmulatorError(
+        emulatorErrorCodes.unknownContact,
+        `${method}(): the emulator does not know the contact ${describe(key)}. Add it first with ` +
+          'addContact() or the `contacts` option.',
+      );
+    }
+    return known;
+  }
+
+  issueToken(contact: ContactRecord): string {
+    const token = randomBytes(32).toString('base64url');
+    this.#tokens.set(token, contact);
+    return token;
+  }
+
+  /** The contact a token belongs to; the token stops working, as every token works once. */
+  redeemToken(token: string): ContactRecord | undefined {
+    const contact = this.#tokens.get(token);
+    this.#tokens.delete(token);
+    return contact;
+  }
+
+  invalidateTokens(contact?: ContactRecord): void {
+    if (!contact) {
+      this.#tokens.clear();
+      return;
+    }
+    for (const [token, owner] of this.#tokens) if (owner === contact) this.#tokens.delete(token);
+  }
+
+  pushMessage(contact: ContactRecord, message: NewInboxMessage): InboxMessage {
+    const problem = messageProblem(message);
+    if (problem)
+      throw new RetenoEmulatorError(emulatorErrorCodes.invalidMessage, `pushMessage(): ${problem}.`);
+    const stored: InboxMessage = {
+      id: randomUUID(),
+      createdDate: Date.now(),
+      title: message.title,
+      content: message.content,
+      image: message.image ?? null,
+      link: message.link ?? null,
+      newMessage: true,
+      status: 'UNOPENED',
+    };
+    contact.messages.unshift(stored);
+    return { ...stored };
+  }
+
+  unreadCount(contact: ContactRecord): number {
+    return contact.messages.filter((message) => message.status === 'UNOPENED').length;
+  }
+
+  page(
+    contact: ContactRecord,
+    page: number,
+    pageSize: number,
+    status: InboxMessage['status'] | null,
+  ): MessagePage {
+    const matching = status
+      ? contact.messages.filter((message) => message.status === status)
+      : contact.messages;
+    const start = (page - 1) * pageSize;
+    return {
+      list: matching.slice(start, start + pageSize).map((message) => ({ ...message })),
+      totalPages: Math.ceil(matching.length / pageSize),
+    };
+  }
+
+  /** Marks the messages with these ids opened (unknown ids are ignored), or every message when `ids` is `null`. */
+  markOpened(contact: ContactRecord, ids: readonly string[] | null): void {
+    const wanted = ids === null ? null : new Set(ids);
+    for (const message of contact.messages) {
+      if (wanted && !wanted.has(message.id)) continue;
+      message.status = 'OPENED';
+      message.newMessage = false;
+    }
+  }
+}
+
+function messageProblem(message: unknown): string | undefined {
+  if (typeof message !== 'object' || message === null)
+    return 'the message must be an object { title, content }';
+  const { title, content, link, image } = message as Record<string, unknown>;
+  if (typeof title !== 'string') return '`title` must be a string';
+  if (typeof content !== 'string') return '`content` must be a string';
+  if (link !== undefined && typeof link !== 'string') return '`link` must be a string when given';
+  if (image !== undefined && typeof image !== 'string') return '`image` must be a string when given';
+  return undefined;
+}
+
+function describe(key: ContactKey): string {
+  const given = lookupFields.flatMap((field) =>
+    key[field] === null ? [] : [`${field} ${JSON.stringify(key[field])}`],
+  );
+  return `with ${given.join(', ')}`;
+}

@@ -1,0 +1,157 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Contact } from '../contact-type.js';
+
+/** Options of {@link createRetenoEmulator}. */
+export interface RetenoEmulatorOptions {
+  /**
+   * The API key the token route accepts as the password of HTTP Basic auth (any username).
+   * @example 'test-api-key'
+   */
+  apiKey: string;
+  /**
+   * The site's script id: the widget is served at `/scripts/<scriptId>.js`, any other id answers 404.
+   * @example '00000000-0000-4000-8000-000000000000'
+   */
+  scriptId: string;
+  /**
+   * TCP port to listen on; `0` picks a free one (read it back from `url`).
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Interface to listen on. Loopback by default, so nothing outside this machine can reach the emulator.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Contacts Reteno knows from the start; more can be added with `addContact`.
+   * @default []
+   * @example [{ email: 'anna@example.com' }, { externalCustomerId: '42' }]
+   */
+  contacts?: Contact[];
+  /**
+   * CSS selector of the element the widget appends its bell to. When absent, or when nothing on the page matches,
+   * the bell is fixed in the top-right corner of the page.
+   * @example '#site-header .notifications'
+   */
+  bellSelector?: string;
+  /**
+   * How often the widget refreshes the unread count, in milliseconds (at least 100).
+   * @default 5000
+   */
+  pollIntervalMs?: number;
+  /**
+   * Origins allowed to call the App Inbox API from a browser. When absent, the request's `Origin` is reflected,
+   * so any local site works.
+   * @example ['http://localhost:3000']
+   */
+  corsOrigins?: string[];
+}
+
+/** A message in a contact's App Inbox, as the App Inbox API lists it. */
+export interface InboxMessage {
+  /** Opaque message id (a UUID). */
+  id: string;
+  /** Creation time in milliseconds since the epoch. */
+  createdDate: number;
+  title: string;
+  content: string;
+  /** Image URL, or `null`. */
+  image: string | null;
+  /** Link URL exactly as pushed (the widget shows only http(s) links), or `null`. */
+  link: string | null;
+  /** `true` until the message is opened. */
+  newMessage: boolean;
+  status: 'OPENED' | 'UNOPENED';
+}
+
+/** What `pushMessage` needs to create an {@link InboxMessage}. */
+export interface NewInboxMessage {
+  title: string;
+  content: string;
+  link?: string;
+  image?: string;
+}
+
+/** What a fault does to the request it hits. */
+export type EmulatorFaultKind =
+  'status' | 'timeout' | 'reset' | 'garbage' | 'malformed-json' | 'trickle' | 'oversize';
+
+/** Which API requests a fault hits: the token route, the App Inbox API, or both. The script is never hit. */
+export type EmulatorFaultRoute = 'token' | 'inbox' | 'all';
+
+/**
+ * A failure the emulator plays on the next API requests.
+ *
+ * - `status`: answers `status` with a short text body (and `Retry-After` when `retryAfter` is given).
+ * - `timeout`: never answers; with `delayMs`, answers normally once that time has passed.
+ * - `reset`: destroys the connection (TCP reset).
+ * - `garbage`: 200 with an HTML body.
+ * - `malformed-json`: 200, `application/json`, body `{"token":`.
+ * - `trickle`: the normal answer, sent one byte every `delayMs` (default 200) milliseconds.
+ * - `oversize`: 200 with a 10 MiB JSON body, chunked (no `Content-Length`).
+ *
+ * For every kind but `timeout` and `trickle`, `delayMs` delays the fault by that long.
+ *
+ * @example
+ * emulator.fail({ kind: 'status', status: 429, retryAfter: 2, times: 1, route: 'token' });
+ */
+export interface EmulatorFault {
+  kind: EmulatorFaultKind;
+  /**
+   * HTTP status of a `status` fault.
+   * @default 500
+   */
+  status?: number;
+  /**
+   * How many requests the fault hits; when absent, every request until `clearFaults()`.
+   * @default Infinity
+   */
+  times?: number;
+  /** `Retry-After` of a `status` fault: seconds, or an HTTP date. */
+  retryAfter?: number | string;
+  /** See {@link EmulatorFault}: a delay, a hang length (`timeout`) or a byte interval (`trickle`). */
+  delayMs?: number;
+  /**
+   * Which requests the fault hits.
+   * @default 'all'
+   */
+  route?: EmulatorFaultRoute;
+}
+
+/** One request the emulator received. `status` is `null` while no answer was started, and stays so if none was. */
+export interface LoggedRequest {
+  method: string;
+  /** The path without the query string. */
+  path: string;
+  query: Record<string, string>;
+  /** Request headers, names in lower case. */
+  headers: IncomingHttpHeaders;
+  /** The body parsed as JSON, the raw text when it is not JSON, or `undefined` when empty. */
+  body: unknown;
+  status: number | null;
+  /** Arrival time in milliseconds since the epoch. */
+  at: number;
+}
+
+/** A running emulator. */
+export interface RetenoEmulator {
+  /** Base URL, without a trailing slash. @example 'http://127.0.0.1:40123' */
+  readonly url: string;
+  /** Every request received since start or the last `clearRequests()`, oldest first. */
+  readonly requests: readonly LoggedRequest[];
+  /** Makes a contact known. A contact that shares a field with a known one adds its other fields to it. */
+  addContact(contact: Contact): void;
+  /** Puts an unread message in a known contact's inbox and returns a copy of it. Throws for an unknown contact. */
+  pushMessage(contact: Contact, message: NewInboxMessage): InboxMessage;
+  /** Copies of a known contact's messages, newest first. Throws for an unknown contact. */
+  messagesOf(contact: Contact): InboxMessage[];
+  /** Makes every token of that contact (throws when unknown), or of every contact, answer 401. */
+  invalidateTokens(contact?: Contact): void;
+  /** Queues a fault; faults are played in the order they were queued. */
+  fail(fault: EmulatorFault): void;
+  clearFaults(): void;
+  clearRequests(): void;
+  /** Stops listening and destroys every connection, hanging ones included. Safe to call twice. */
+  close(): Promise<void>;
+}
