@@ -44,8 +44,8 @@ interface I18nRequest {
 }
 
 /**
- * The page language: `options.language`, else what i18n middleware set (i18next's `req.language`, i18n's
- * `req.locale` / `req.getLocale()`, `res.locals.locale`), else `Accept-Language`. The first source that answers
+ * The page language: `options.language`, else what i18n middleware set (i18n's `req.getLocale()` / `req.locale`,
+ * i18next's `req.language`, `res.locals.locale`), else `Accept-Language`. The first source that answers
  * decides; an invalid answer gives `defaultLanguage`.
  */
 export function pickLanguage(
@@ -63,8 +63,13 @@ export function pickLanguage(
 
 function localeFromMiddleware(req: Request, res: Response): unknown {
   const i18nRequest = req as Request & I18nRequest;
-  if (i18nRequest.language) return i18nRequest.language;
+  // i18n keeps req.language at its default while getLocale()/req.locale follow ?lang= and cookies;
+  // i18next sets req.language and req.locale alike. So the locale getter goes first.
+  if (typeof i18nRequest.getLocale === 'function') {
+    const locale = (i18nRequest.getLocale as () => unknown).call(req);
+    if (locale) return locale;
+  }
   if (i18nRequest.locale) return i18nRequest.locale;
-  if (typeof i18nRequest.getLocale === 'function') return (i18nRequest.getLocale as () => unknown).call(req);
+  if (i18nRequest.language) return i18nRequest.language;
   return res.locals.locale;
 }
