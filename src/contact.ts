@@ -8,9 +8,7 @@ export type ContactField = (typeof contactFields)[number];
 export type ValidContact = Partial<Record<ContactField, string>>;
 
 export type ContactCheck =
-  | { kind: 'anonymous' }
-  | { kind: 'valid'; contact: ValidContact }
-  | { kind: 'invalid'; reason: string };
+  { kind: 'anonymous' } | { kind: 'valid'; contact: ValidContact } | { kind: 'invalid'; reason: string };
 
 // The HTML standard's "valid e-mail address", with the length limit of RFC 5321.
 const emailPattern =

@@ -24,7 +24,11 @@ export const retenoHosts = {
   image: ['https://*.esputnik.com', 'https://*.reteno.com'],
 } as const;
 
-const additions = (origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] }) => ({
+const additions = (origins: {
+  script: readonly string[];
+  connect: readonly string[];
+  image: readonly string[];
+}) => ({
   'script-src': origins.script,
   'connect-src': origins.connect,
   'img-src': origins.image,
@@ -48,7 +52,8 @@ export function retenoInboxCsp<Directives extends object = CspDirectives>(
   directives: Directives = {} as Directives,
   options: RetenoInboxCspOptions = {},
 ): Directives & CspDirectives {
-  let origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] } = retenoHosts;
+  let origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] } =
+    retenoHosts;
   if (options.emulatorUrl !== undefined) {
     const origin = originOf(options.emulatorUrl);
     origins = { script: [origin], connect: [origin], image: [origin] };
@@ -73,7 +78,11 @@ function keyOf(directives: Record<string, unknown>, name: string): string {
   return name in directives ? name : camelCase(name);
 }
 
-function sourcesOf(directives: Record<string, unknown>, name: string, fallback: CspSource[]): Iterable<CspSource> {
+function sourcesOf(
+  directives: Record<string, unknown>,
+  name: string,
+  fallback: CspSource[],
+): Iterable<CspSource> {
   const value = directives[keyOf(directives, name)];
   return value !== null && typeof value === 'object' && Symbol.iterator in value
     ? (value as Iterable<CspSource>)
@@ -89,7 +98,7 @@ function originOf(url: string): string {
   }
   throw new RetenoInboxError(
     errorCodes.invalidOption,
-    'retenoInboxCsp received an invalid `emulatorUrl`. Pass the emulator\'s http(s) URL, e.g. emulator.url.',
+    "retenoInboxCsp received an invalid `emulatorUrl`. Pass the emulator's http(s) URL, e.g. emulator.url.",
     'emulatorUrl',
   );
 }

@@ -41,7 +41,9 @@ export function retenoInbox(
   options?: RetenoInboxShorthandOptions,
 ): RetenoInboxMiddleware {
   const config = parseOptions(
-    typeof optionsOrApiKey === 'string' ? { ...options, apiKey: optionsOrApiKey, resolveContact } : optionsOrApiKey,
+    typeof optionsOrApiKey === 'string'
+      ? { ...options, apiKey: optionsOrApiKey, resolveContact }
+      : optionsOrApiKey,
   );
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);
@@ -117,7 +119,10 @@ function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response):
   if (value === undefined || value === null || value === '') return undefined;
   const nonce = normaliseNonce(value);
   if (nonce === undefined) {
-    log.error(errorCodes.invalidNonce, 'The CSP nonce is not base64-like, so it was not printed. Fix the nonce source.');
+    log.error(
+      errorCodes.invalidNonce,
+      'The CSP nonce is not base64-like, so it was not printed. Fix the nonce source.',
+    );
   }
   return nonce;
 }

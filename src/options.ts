@@ -61,7 +61,10 @@ export function parseOptions(options: unknown): Config {
 
   const apiKey = given.apiKey;
   if (apiKey === undefined || apiKey === '') {
-    throw missing('apiKey', 'Pass your Reteno API key (Settings > API keys), e.g. from process.env.RETENO_API_KEY.');
+    throw missing(
+      'apiKey',
+      'Pass your Reteno API key (Settings > API keys), e.g. from process.env.RETENO_API_KEY.',
+    );
   }
   if (typeof apiKey !== 'string' || /[\s\p{Cc}]/u.test(apiKey)) {
     // The value itself is never echoed: it is a secret.
@@ -258,14 +261,20 @@ function parseLogger(value: unknown): Logger {
   return candidate as Logger;
 }
 
-function rejectUnknownKeys(given: Record<string, unknown>, known: Record<string, true>, prefix: string): void {
+function rejectUnknownKeys(
+  given: Record<string, unknown>,
+  known: Record<string, true>,
+  prefix: string,
+): void {
   for (const key of Object.keys(given)) {
     if (Object.hasOwn(known, key)) continue;
     const suggestion = closest(key, Object.keys(known));
     throw new RetenoInboxError(
       errorCodes.unknownOption,
       `retenoInbox received an unknown option, \`${prefix}${key.slice(0, 40)}\`.${
-        suggestion ? ` Did you mean \`${prefix}${suggestion}\`?` : ` Known options: ${Object.keys(known).join(', ')}.`
+        suggestion
+          ? ` Did you mean \`${prefix}${suggestion}\`?`
+          : ` Known options: ${Object.keys(known).join(', ')}.`
       }`,
       `${prefix}${key}`,
     );
@@ -303,9 +312,17 @@ function editDistance(a: string, b: string): number {
 }
 
 function missing(option: string, fix: string): RetenoInboxError {
-  return new RetenoInboxError(errorCodes.missingOption, `retenoInbox is missing \`${option}\`. ${fix}`, option);
+  return new RetenoInboxError(
+    errorCodes.missingOption,
+    `retenoInbox is missing \`${option}\`. ${fix}`,
+    option,
+  );
 }
 
 function invalid(option: string, fix: string): RetenoInboxError {
-  return new RetenoInboxError(errorCodes.invalidOption, `retenoInbox received an invalid \`${option}\`. ${fix}`, option);
+  return new RetenoInboxError(
+    errorCodes.invalidOption,
+    `retenoInbox received an invalid \`${option}\`. ${fix}`,
+    option,
+  );
 }

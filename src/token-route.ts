@@ -64,7 +64,10 @@ export function createTokenRoute(
             res.status(502).json({ error: 'upstream_error' });
             return;
           case 'busy':
-            log.warn(errorCodes.upstreamFailed, `Reteno is busy (HTTP 429) after ${outcome.attempts} attempt(s).`);
+            log.warn(
+              errorCodes.upstreamFailed,
+              `Reteno is busy (HTTP 429) after ${outcome.attempts} attempt(s).`,
+            );
             res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
             res.status(503).json({ error: 'upstream_busy' });
             return;
@@ -115,7 +118,8 @@ function normaliseOrigin(origin: string): string | undefined {
 
 /** The origin the visitor used: protocol and host as Express sees them, `trust proxy` honoured (Express 4 and 5). */
 function ownOrigin(req: Request): string | undefined {
-  const trust = req.app.get('trust proxy fn') as ((address: string | undefined, hop: number) => boolean) | undefined;
+  const trust = req.app.get('trust proxy fn') as
+    ((address: string | undefined, hop: number) => boolean) | undefined;
   let host = req.headers.host;
   const forwardedHost = req.headers['x-forwarded-host'];
   if (typeof forwardedHost === 'string' && forwardedHost !== '' && trust?.(req.socket.remoteAddress, 0)) {

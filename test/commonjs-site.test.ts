@@ -12,12 +12,26 @@ describe('a CommonJS Express/EJS site', () => {
   let origin: string;
 
   beforeAll(async () => {
-    emulator = await createRetenoEmulator({ apiKey: 'cjs-key', scriptId, contacts: [{ email: 'anna@example.com' }] });
-    // require() of the built package, in a process of its own, as a CommonJS site runs it.
-    site = spawn(process.execPath, [fileURLToPath(new URL('../examples/commonjs/server.cjs', import.meta.url))], {
-      env: { ...process.env, PORT: '0', RETENO_API_KEY: 'cjs-key', RETENO_SCRIPT_ID: scriptId, RETENO_BASE_URL: emulator.url },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    emulator = await createRetenoEmulator({
+      apiKey: 'cjs-key',
+      scriptId,
+      contacts: [{ email: 'anna@example.com' }],
     });
+    // require() of the built package, in a process of its own, as a CommonJS site runs it.
+    site = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('../examples/commonjs/server.cjs', import.meta.url))],
+      {
+        env: {
+          ...process.env,
+          PORT: '0',
+          RETENO_API_KEY: 'cjs-key',
+          RETENO_SCRIPT_ID: scriptId,
+          RETENO_BASE_URL: emulator.url,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const [line] = (await once(site.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
     origin = line.toString().trim();
   });

@@ -37,7 +37,11 @@ describe('retenoInboxCsp', () => {
 
   it('produces directives helmet accepts and sends', async () => {
     const app = express();
-    app.use(helmet({ contentSecurityPolicy: { directives: retenoInboxCsp({}, { emulatorUrl: 'http://127.0.0.1:4010' }) } }));
+    app.use(
+      helmet({
+        contentSecurityPolicy: { directives: retenoInboxCsp({}, { emulatorUrl: 'http://127.0.0.1:4010' }) },
+      }),
+    );
     app.get('/', (_req, res) => res.send('ok'));
     const response = await request(app).get('/').expect(200);
     const policy = String(response.headers['content-security-policy']);

@@ -66,7 +66,12 @@ describe('demo site', () => {
   it('switches the page and inbox language', async () => {
     const agent = request.agent(demo.app);
     await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
-    await agent.post('/language').type('form').send({ lang: 'de', back: '/about' }).expect(303).expect('Location', '/about');
+    await agent
+      .post('/language')
+      .type('form')
+      .send({ lang: 'de', back: '/about' })
+      .expect(303)
+      .expect('Location', '/about');
     const page = await agent.get('/about').expect(200);
     expect(page.text).toContain('<html lang="de">');
     expect(initLanguage(page.text)).toBe('de');
@@ -83,7 +88,9 @@ describe('demo site', () => {
     const list = await fetch(`${demo.emulator?.url}/appinbox/v1/messages?page=1&pageSize=10`, {
       headers: { 'ES-TOKEN': token.body.token },
     });
-    const titles = ((await list.json()) as { list: { title: string }[] }).list.map((message) => message.title);
+    const titles = ((await list.json()) as { list: { title: string }[] }).list.map(
+      (message) => message.title,
+    );
     expect(titles).toEqual(['Вітаємо!']);
   });
 
@@ -126,7 +133,9 @@ describe('demo site on real Reteno', () => {
       const agent = request.agent(demo.app);
       await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
       const page = await agent.get('/').expect(200);
-      expect(page.text).toContain('"https://statics.esputnik.com/scripts/11111111-2222-4333-8444-555555555555.js"');
+      expect(page.text).toContain(
+        '"https://statics.esputnik.com/scripts/11111111-2222-4333-8444-555555555555.js"',
+      );
       expect(page.text).not.toContain('data-form="push"');
       expect(String(page.headers['content-security-policy'])).toContain('https://statics.esputnik.com');
       const token = await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
@@ -139,4 +148,3 @@ describe('demo site on real Reteno', () => {
     }
   });
 });
-

@@ -60,7 +60,9 @@ describe('language', () => {
   });
 
   it('falls back to defaultLanguage for an invalid locale instead of guessing', () => {
-    expect(pickLanguage(config, request({ 'accept-language': 'de' }, { language: 'fr' }), response())).toBe('en');
+    expect(pickLanguage(config, request({ 'accept-language': 'de' }, { language: 'fr' }), response())).toBe(
+      'en',
+    );
     expect(pickLanguage(config, request({}), response())).toBe('en');
   });
 });

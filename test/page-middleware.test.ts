@@ -4,7 +4,10 @@ import { buildSite, embedScript, recordLogs, scriptId, scriptTags } from './help
 
 const baseUrl = 'http://127.0.0.1:9';
 
-function site(options: Parameters<typeof buildSite>[0] = {}, siteOptions: Parameters<typeof buildSite>[1] = {}) {
+function site(
+  options: Parameters<typeof buildSite>[0] = {},
+  siteOptions: Parameters<typeof buildSite>[1] = {},
+) {
   const logs = recordLogs();
   const built = buildSite({ baseUrl, logger: logs, ...options }, siteOptions);
   return { ...built, logs, agent: request.agent(built.app) };
@@ -133,7 +136,9 @@ describe('page middleware', () => {
       const page = await built.agent.get('/page').expect(200);
       expect(page.text).toContain('<h1>Shop</h1>');
       expect(scriptTags(page.text)).toHaveLength(0);
-      expect(built.logs.warnings.some((line) => line.includes('ERR_RETENO_INBOX_INVALID_CONTACT'))).toBe(true);
+      expect(built.logs.warnings.some((line) => line.includes('ERR_RETENO_INBOX_INVALID_CONTACT'))).toBe(
+        true,
+      );
     });
   });
 
@@ -153,8 +158,12 @@ describe('page middleware', () => {
 
     it('negotiates against the languages option and falls back to defaultLanguage', async () => {
       const options = { languages: ['uk', 'de'], defaultLanguage: 'uk' };
-      expect(initArguments((await signedInPage(options, { 'Accept-Language': 'de' })).html).language).toBe('de');
-      expect(initArguments((await signedInPage(options, { 'Accept-Language': 'fr' })).html).language).toBe('uk');
+      expect(initArguments((await signedInPage(options, { 'Accept-Language': 'de' })).html).language).toBe(
+        'de',
+      );
+      expect(initArguments((await signedInPage(options, { 'Accept-Language': 'fr' })).html).language).toBe(
+        'uk',
+      );
     });
 
     it('uses the language option, normalised, over Accept-Language', async () => {
@@ -163,13 +172,17 @@ describe('page middleware', () => {
     });
 
     it('reads the locale i18n middleware set after the middleware ran', async () => {
-      const { html } = await signedInPage({}, { 'Accept-Language': 'de' }, {
-        configure: (app) =>
-          app.use((_req, res, next) => {
-            res.locals.locale = 'uk-UA';
-            next();
-          }),
-      });
+      const { html } = await signedInPage(
+        {},
+        { 'Accept-Language': 'de' },
+        {
+          configure: (app) =>
+            app.use((_req, res, next) => {
+              res.locals.locale = 'uk-UA';
+              next();
+            }),
+        },
+      );
       expect(initArguments(html).language).toBe('uk');
     });
 
@@ -204,8 +217,12 @@ describe('page middleware', () => {
     });
 
     it('takes the nonce option, string or function', async () => {
-      expect(scriptTags((await signedInPage({ nonce: 'c3RhdGlj' })).html)).toEqual(['<script nonce="c3RhdGlj">']);
-      const fromFunction = await signedInPage({ nonce: (req) => (req.path === '/page' ? 'ZnVuYw' : undefined) });
+      expect(scriptTags((await signedInPage({ nonce: 'c3RhdGlj' })).html)).toEqual([
+        '<script nonce="c3RhdGlj">',
+      ]);
+      const fromFunction = await signedInPage({
+        nonce: (req) => (req.path === '/page' ? 'ZnVuYw' : undefined),
+      });
       expect(scriptTags(fromFunction.html)).toEqual(['<script nonce="ZnVuYw">']);
     });
 

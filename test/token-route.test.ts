@@ -27,7 +27,10 @@ beforeEach(() => {
 
 const tokenCalls = () => emulator.requests.filter((entry) => entry.path === '/v1/auth/contact/token');
 
-function site(options: Parameters<typeof buildSite>[0] = {}, siteOptions: Parameters<typeof buildSite>[1] = {}) {
+function site(
+  options: Parameters<typeof buildSite>[0] = {},
+  siteOptions: Parameters<typeof buildSite>[1] = {},
+) {
   const logs = recordLogs();
   const built = buildSite({ baseUrl: emulator.url, logger: logs, ...options }, siteOptions);
   return { ...built, logs, agent: request.agent(built.app) };
@@ -269,7 +272,9 @@ describe('token route', () => {
       expect(tokenCalls()).toHaveLength(1);
       expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_UPSTREAM_AUTH')]);
       expect(logs.errors[0]).not.toContain('wrong-key-0000');
-      expect(logs.errors[0]).not.toContain(Buffer.from('express-reteno-inbox:wrong-key-0000').toString('base64'));
+      expect(logs.errors[0]).not.toContain(
+        Buffer.from('express-reteno-inbox:wrong-key-0000').toString('base64'),
+      );
     });
 
     it('treats 403 from Reteno like a refused key', async () => {

@@ -9,7 +9,9 @@ const app = express();
 app.set('view engine', 'ejs');
 app.set('views', path.join(__dirname, 'views'));
 app.use(express.urlencoded({ extended: false }));
-app.use(session({ secret: process.env.SESSION_SECRET || 'change-me', resave: false, saveUninitialized: false }));
+app.use(
+  session({ secret: process.env.SESSION_SECRET || 'change-me', resave: false, saveUninitialized: false }),
+);
 
 app.post('/sign-in', (req, res) => {
   req.session.email = req.body.email;

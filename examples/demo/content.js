@@ -9,7 +9,11 @@ export const demoUsers = [
     contact: { email: 'anna@example.com' },
     welcome: [
       { title: 'Welcome to the shop', content: 'Your inbox shows messages Reteno sends to you.' },
-      { title: 'Your order has shipped', content: 'Order #1042 is on its way.', link: 'https://example.com/orders/1042' },
+      {
+        title: 'Your order has shipped',
+        content: 'Order #1042 is on its way.',
+        link: 'https://example.com/orders/1042',
+      },
     ],
   },
   {
@@ -38,7 +42,8 @@ export const text = {
     language: 'Language',
     home: 'Home',
     about: 'About',
-    aboutText: 'Every page of this site gets exactly one Reteno loader and one init call for signed-in visitors.',
+    aboutText:
+      'Every page of this site gets exactly one Reteno loader and one init call for signed-in visitors.',
     mode: { emulator: 'Running on the local Reteno emulator.', reteno: 'Running on real Reteno.' },
     error: 'Unknown user.',
   },
@@ -58,7 +63,8 @@ export const text = {
     language: 'Мова',
     home: 'Головна',
     about: 'Про сайт',
-    aboutText: 'Кожна сторінка отримує рівно один завантажувач Reteno та один виклик init для користувачів, що ввійшли.',
+    aboutText:
+      'Кожна сторінка отримує рівно один завантажувач Reteno та один виклик init для користувачів, що ввійшли.',
     mode: { emulator: 'Працює на локальному емуляторі Reteno.', reteno: 'Працює на справжньому Reteno.' },
     error: 'Невідомий користувач.',
   },

@@ -140,11 +140,19 @@ export async function createDemo({
   app.post('/push', (req, res) => {
     const user = res.locals.user;
     if (!emulator || !user) {
-      res.status(user ? 404 : 401).send(user ? 'Pushing test messages needs the emulator.' : 'Sign in first.');
+      res
+        .status(user ? 404 : 401)
+        .send(user ? 'Pushing test messages needs the emulator.' : 'Sign in first.');
       return;
     }
-    const title = String(req.body.title ?? '').trim().slice(0, 120) || res.locals.t.defaultTitle;
-    const content = String(req.body.content ?? '').trim().slice(0, 500) || res.locals.t.defaultContent;
+    const title =
+      String(req.body.title ?? '')
+        .trim()
+        .slice(0, 120) || res.locals.t.defaultTitle;
+    const content =
+      String(req.body.content ?? '')
+        .trim()
+        .slice(0, 500) || res.locals.t.defaultContent;
     emulator.pushMessage(user.contact, { title, content });
     res.redirect(303, '/?pushed=1');
   });
@@ -191,7 +199,10 @@ async function redisSessionStore(url) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const demo = await createDemo({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' });
+  const demo = await createDemo({
+    port: Number(process.env.PORT ?? 3000),
+    host: process.env.HOST ?? '127.0.0.1',
+  });
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.once(signal, () => {
       demo.close().then(() => process.exit(0));
