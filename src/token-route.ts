@@ -29,14 +29,9 @@ export function createTokenRoute(
       return;
     }
 
-    let resolved: ReturnType<Config['resolveContact']>;
-    try {
-      resolved = config.resolveContact(req);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    Promise.resolve(resolved)
+    // A synchronous throw becomes a rejection, so every resolveContact error reaches next() the same way.
+    Promise.resolve()
+      .then(() => config.resolveContact(req))
       .then(async (value) => {
         const check = checkContact(value);
         if (check.kind === 'anonymous') {
