@@ -95,6 +95,8 @@ export async function createDemo({
   );
 
   app.use((req, res, next) => {
+    // Pages carry a per-request nonce and the visitor's state: never serve them from a cache (or Back after sign-out).
+    res.set('Cache-Control', 'no-store');
     const lang = languages.includes(req.session.lang) ? req.session.lang : 'en';
     res.locals.lang = lang;
     res.locals.t = text[lang];

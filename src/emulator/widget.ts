@@ -321,8 +321,14 @@ const widgetSource = `/* Reteno emulator: a development stand-in for Reteno's we
     async function loadMessages() {
       var messages = await call('GET', '/appinbox/v1/messages?page=1&pageSize=' + PAGE_SIZE, undefined, readList);
       if (messages === FAILED || !ui) return;
+      // The list is rebuilt on every poll: keep keyboard focus on the message that had it.
+      var focused = messageOf(document.activeElement);
+      var focusedId = focused && ui.list.contains(focused) ? focused.getAttribute('data-id') : null;
       while (ui.list.firstChild) ui.list.removeChild(ui.list.firstChild);
-      for (var i = 0; i < messages.length; i += 1) ui.list.appendChild(renderMessage(messages[i]));
+      for (var i = 0; i < messages.length; i += 1) {
+        var item = ui.list.appendChild(renderMessage(messages[i]));
+        if (focusedId !== null && item.getAttribute('data-id') === focusedId) item.focus();
+      }
       ui.empty.hidden = messages.length > 0;
     }
 

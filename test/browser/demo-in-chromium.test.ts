@@ -1,0 +1,703 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import type { RetenoEmulator } from '../../src/emulator/index.js';
+// The demo is plain JavaScript that imports the built package, as a site would.
+import { createDemo } from '../../examples/demo/server.js';
+import {
+  chromiumPath,
+  domContentLoadedMs,
+  type Exchange,
+  hasChromium,
+  initCalls,
+  launchChromium,
+  navigateBy,
+  observeQuietPeriod,
+  openWatchedContext,
+  type WatchedContext,
+  waitFor,
+} from '../helpers/browser.js';
+
+type Demo = Awaited<ReturnType<typeof createDemo>>;
+
+const pollIntervalMs = 400;
+const testTimeoutMs = 40_000;
+const refreshDocs = process.env.REFRESH_DOCS_SCREENSHOT === '1';
+const screenshotDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
+const docsScreenshot = fileURLToPath(new URL('../../docs/demo.png', import.meta.url));
+
+const anna = { email: 'anna@example.com' };
+const taras = { externalCustomerId: 'customer-7' };
+const tokenRoute = '/reteno/app-inbox/token';
+const retenoTokenPath = '/v1/auth/contact/token';
+const countPath = '/appinbox/v1/messages/count';
+
+const bell = '#inbox-bell [data-reteno-inbox-bell]';
+const panel = '[data-reteno-inbox-panel]';
+const stoppedPrefix = '[Reteno emulator] App Inbox stopped: ';
+
+const labels = {
+  en: { title: 'Notifications', markAll: 'Mark all as read', close: 'Close' },
+  uk: { title: 'Сповіщення', markAll: 'Позначити всі як прочитані', close: 'Закрити' },
+  de: { title: 'Benachrichtigungen', markAll: 'Alle als gelesen markieren', close: 'Schließen' },
+};
+
+const statusTexts: Record<number, string> = {
+  401: 'Unauthorized',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
+};
+
+/** Chromium's own console line for an answer that is not 2xx, as {@link Scenario.consoleErrors} prints it. */
+function failedToLoad(status: number, where: string): string {
+  return `Failed to load resource: the server responded with a status of ${status} (${statusTexts[status]}) @ ${where}`;
+}
+
+/** One scenario: a fresh demo (and emulator) and the browser contexts it opened, closed together. */
+interface Scenario {
+  demo: Demo;
+  emulator: RetenoEmulator;
+  /** A URL of the demo site. */
+  url(path: string): string;
+  /** A new browser context and its first page; the first page of a scenario is the one its screenshot shows. */
+  openPage(): Promise<{ page: Page; watched: WatchedContext }>;
+  /** The calls a page (or every page of the context) made to the token route. */
+  tokenRequests(watched: WatchedContext, page?: Page): Exchange[];
+  /** Console errors as `text @ where`, where = the site's path, or `emulator` and the emulator's path. */
+  consoleErrors(watched: WatchedContext): string[];
+  /**
+   * No uncaught error, no request off loopback, no console warning, and exactly the console errors listed, in
+   * this order.
+   */
+  expectCleanRun(watched: WatchedContext, expectedErrors: string[]): void;
+  end(): Promise<void>;
+}
+
+async function startScenario(name: string, inboxOptions: Record<string, unknown> = {}): Promise<Scenario> {
+  const demo = await createDemo({
+    port: 0,
+    env: { DEMO_POLL_INTERVAL_MS: String(pollIntervalMs) },
+    log: () => {},
+    inboxOptions,
+  });
+  const emulator = demo.emulator;
+  if (!emulator) throw new Error('The demo started without its emulator');
+  const contexts: WatchedContext[] = [];
+  let shownPage: Page | undefined;
+  const where = (url: string) =>
+    url.startsWith(emulator.url) ? `emulator${url.slice(emulator.url.length)}` : url.replace(demo.url, '');
+  const consoleErrors = (watched: WatchedContext) =>
+    watched.consoleErrors().map((entry) => `${entry.text} @ ${where(entry.url)}`);
+
+  running = {
+    demo,
+    emulator,
+    url: (path) => `${demo.url}${path}`,
+    async openPage() {
+      const watched = await openWatchedContext(browser);
+      contexts.push(watched);
+      const page = await watched.newPage();
+      shownPage ??= page;
+      return { page, watched };
+    },
+    tokenRequests: (watched, page) =>
+      watched.exchanges.filter(
+        (exchange) =>
+          exchange.method === 'POST' &&
+          exchange.url === `${demo.url}${tokenRoute}` &&
+          (page === undefined || exchange.page === page),
+      ),
+    consoleErrors,
+    expectCleanRun(watched, expectedErrors) {
+      expect(watched.pageErrors.map((error) => error.message)).toEqual([]);
+      expect(
+        watched.exchanges.filter((exchange) => !/^(http:\/\/127\.0\.0\.1:\d+\/|data:)/.test(exchange.url)),
+      ).toEqual([]);
+      expect(consoleErrors(watched)).toEqual(expectedErrors);
+      expect(watched.console.filter((entry) => entry.type === 'warning').map((entry) => entry.text)).toEqual(
+        [],
+      );
+    },
+    async end() {
+      try {
+        if (shownPage && !shownPage.isClosed()) {
+          mkdirSync(screenshotDir, { recursive: true });
+          await shownPage.screenshot({ path: `${screenshotDir}${name}.png` });
+        }
+      } finally {
+        await Promise.all(contexts.map((watched) => watched.context.close()));
+        await demo.close();
+      }
+    },
+  };
+  return running;
+}
+
+async function signIn(page: Page, user: 'anna' | 'taras'): Promise<void> {
+  await navigateBy(page, () => page.click(`[data-user="${user}"]`));
+}
+
+/** Waits until the bell in the header shows `count`. */
+async function waitForBell(page: Page, count: number): Promise<void> {
+  await page.waitForFunction(
+    ([selector, text]) => document.querySelector(selector)?.textContent === text,
+    [bell, String(count)] as const,
+    { polling: 50, timeout: 10_000 },
+  );
+}
+
+async function openPanel(page: Page): Promise<void> {
+  await page.click(bell);
+  await page.waitForSelector(`${panel}:not([hidden]) [data-reteno-inbox-message]`);
+}
+
+function panelLabels(page: Page) {
+  return page.evaluate((selector) => {
+    const text = (inner: string) => document.querySelector(`${selector} ${inner}`)?.textContent;
+    return {
+      title: text('[data-reteno-inbox-title]'),
+      markAll: text('[data-reteno-inbox-mark-all]'),
+      close: text('[data-reteno-inbox-close]'),
+    };
+  }, panel);
+}
+
+function listedMessages(page: Page) {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('[data-reteno-inbox-message]'), (item) => ({
+      id: item.getAttribute('data-id'),
+      status: item.getAttribute('data-status'),
+      title: item.querySelector('[data-reteno-inbox-message-title]')?.textContent,
+    })),
+  );
+}
+
+function typeofES(page: Page): Promise<string> {
+  return page.evaluate(() => typeof (window as unknown as { eS?: unknown }).eS);
+}
+
+/** Lines the widget wrote when it stopped. */
+function stopNotices(watched: WatchedContext, page: Page): string[] {
+  return watched.console
+    .filter((entry) => entry.page === page && entry.text.startsWith(stoppedPrefix))
+    .map((entry) => entry.text.slice(stoppedPrefix.length));
+}
+
+let browser: Browser;
+/** The scenario the running test started; ended after each test, whatever its outcome. */
+let running: Scenario | undefined;
+
+if (!hasChromium) {
+  const missing = `no Chromium at ${chromiumPath}: install Debian's chromium package, or set CHROMIUM_PATH`;
+  if (refreshDocs) throw new Error(`REFRESH_DOCS_SCREENSHOT=1 needs a browser, and there is ${missing}.`);
+  console.warn(`Skipping the browser tests: ${missing}.`);
+}
+
+const describeInChromium = hasChromium ? describe : describe.skip;
+
+describeInChromium('the demo site in Chromium', () => {
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, testTimeoutMs);
+
+  afterEach(async () => {
+    const ending = running;
+    running = undefined;
+    await ending?.end();
+  }, testTimeoutMs);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it(
+    'shows an anonymous visitor no inbox: no eS, no token request, no bell',
+    async () => {
+      const scenario = await startScenario('1-anonymous-visitor');
+      const { page, watched } = await scenario.openPage();
+
+      for (const path of ['/', '/about']) {
+        await page.goto(scenario.url(path));
+        expect(await typeofES(page)).toBe('undefined');
+        expect(await initCalls(page)).toEqual([]);
+        expect(await page.locator('#inbox-bell').innerHTML()).toBe('');
+        expect(await page.locator('[data-reteno-inbox-bell]').count()).toBe(0);
+      }
+      await page.goto(scenario.url('/'));
+      expect(await page.locator('[data-form="sign-in"]').count()).toBe(1);
+      await navigateBy(page, () => page.click('[data-lang="uk"]'));
+      expect(await page.getAttribute('html', 'lang')).toBe('uk');
+      expect(await typeofES(page)).toBe('undefined');
+      expect(await page.locator('[data-reteno-inbox-bell]').count()).toBe(0);
+
+      expect(scenario.tokenRequests(watched)).toEqual([]);
+      expect(watched.exchanges.filter((exchange) => exchange.url.startsWith(scenario.emulator.url))).toEqual(
+        [],
+      );
+      expect(scenario.emulator.requests).toEqual([]);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'signs Anna in: the bell shows the unread count the emulator holds, after one init and one token request',
+    async () => {
+      const scenario = await startScenario('2-sign-in');
+      const { emulator } = scenario;
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+      expect(page.url()).toBe(scenario.url('/'));
+
+      await waitForBell(page, 2);
+      expect(emulator.messagesOf(anna).filter((message) => message.status === 'UNOPENED')).toHaveLength(2);
+      expect(await page.locator(bell).getAttribute('aria-label')).toBe(labels.en.title);
+
+      // Watch a few polls go by: the widget keeps using the rotating ES-TOKEN, without asking for a new one.
+      const answeredPolls = () =>
+        emulator.requests.filter((request) => request.path === countPath && request.status === 200).length;
+      await waitFor('four answered count polls', () => answeredPolls() >= 4);
+
+      expect(await initCalls(page)).toEqual([
+        { features: { APP_INBOX: true }, language: 'en', hasTokenCallback: true },
+      ]);
+      const tokenRequests = scenario.tokenRequests(watched);
+      expect(tokenRequests.map((exchange) => exchange.status)).toEqual([200]);
+      expect(tokenRequests[0]?.headers['x-reteno-inbox']).toBe('1');
+      const askedReteno = emulator.requests.filter((request) => request.path === retenoTokenPath);
+      expect(askedReteno.map((request) => ({ body: request.body, status: request.status }))).toEqual([
+        { body: anna, status: 200 },
+      ]);
+      expect(emulator.requests.filter((request) => request.status === 401)).toEqual([]);
+      // One loader, hence one copy of Reteno's script.
+      expect(
+        watched.exchanges.filter((exchange) => exchange.resourceType === 'script' && exchange.page === page),
+      ).toHaveLength(1);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'opens the panel in the page language, and an opened message stays read, also after a reload',
+    async () => {
+      const scenario = await startScenario('3-panel');
+      const { emulator } = scenario;
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+      await waitForBell(page, 2);
+
+      await openPanel(page);
+      expect(await panelLabels(page)).toEqual(labels.en);
+      expect(await page.locator(panel).getAttribute('lang')).toBe('en');
+      expect(await page.locator(bell).getAttribute('aria-expanded')).toBe('true');
+      const listed = await listedMessages(page);
+      expect(listed.map(({ title, status }) => ({ title, status }))).toEqual([
+        { title: 'Your order has shipped', status: 'UNOPENED' },
+        { title: 'Welcome to the shop', status: 'UNOPENED' },
+      ]);
+      expect(listed.map((message) => message.id)).toEqual(
+        emulator.messagesOf(anna).map((message) => message.id),
+      );
+      if (refreshDocs) await page.screenshot({ path: docsScreenshot });
+
+      // The message without a link: clicking opens it in place.
+      const welcome = emulator.messagesOf(anna)[1];
+      if (!welcome) throw new Error('Anna has no second message');
+      const item = `[data-reteno-inbox-message][data-id="${welcome.id}"]`;
+      await page.click(`${item} [data-reteno-inbox-message-content]`);
+      await page.waitForSelector(`${item}[data-status="OPENED"]`);
+      await waitForBell(page, 1);
+      expect(emulator.messagesOf(anna).map(({ title, status }) => ({ title, status }))).toEqual([
+        { title: 'Your order has shipped', status: 'UNOPENED' },
+        { title: 'Welcome to the shop', status: 'OPENED' },
+      ]);
+      const statusCalls = emulator.requests.filter(
+        (request) => request.path === '/appinbox/v1/messages/status' && request.method !== 'OPTIONS',
+      );
+      expect(statusCalls.map(({ method, body, status }) => ({ method, body, status }))).toEqual([
+        { method: 'POST', body: { status: 'OPENED', ids: [welcome.id] }, status: 204 },
+      ]);
+      expect(watched.context.pages()).toHaveLength(1);
+
+      await page.reload();
+      await waitForBell(page, 1);
+      await openPanel(page);
+      expect((await listedMessages(page)).map(({ title, status }) => ({ title, status }))).toEqual([
+        { title: 'Your order has shipped', status: 'UNOPENED' },
+        { title: 'Welcome to the shop', status: 'OPENED' },
+      ]);
+      expect(await initCalls(page)).toHaveLength(1);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'renews an invalidated token through getAuthTokenCallback and keeps working, without a reload',
+    async () => {
+      const scenario = await startScenario('4-token-renewal');
+      const { emulator } = scenario;
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+      await waitForBell(page, 2);
+      await page.evaluate(() => {
+        (window as unknown as { sameDocument: boolean }).sameDocument = true;
+      });
+      expect(scenario.tokenRequests(watched)).toHaveLength(1);
+
+      const seen = emulator.requests.length;
+      emulator.invalidateTokens(anna);
+      const apiCalls = () => emulator.requests.slice(seen).filter((request) => request.method !== 'OPTIONS');
+      const refused = await waitFor('a 401 from the App Inbox API', () =>
+        apiCalls().find((request) => request.path.startsWith('/appinbox/') && request.status === 401),
+      );
+      await waitFor(
+        'the renewed call answered',
+        () => apiCalls().filter((request) => request.status === 200).length >= 2,
+      );
+
+      // Refused, then a token from Reteno through the site's route, then the same call again with the new token.
+      const [first, second, third] = apiCalls();
+      expect(first).toBe(refused);
+      expect(refused.path).toBe(countPath);
+      expect(second).toMatchObject({ method: 'POST', path: retenoTokenPath, body: anna, status: 200 });
+      expect(third).toMatchObject({ method: 'GET', path: countPath, status: 200 });
+      expect(third?.headers['es-token']).toEqual(expect.any(String));
+      expect(third?.headers['es-token']).not.toBe(refused.headers['es-token']);
+      expect(scenario.tokenRequests(watched).map((exchange) => exchange.status)).toEqual([200, 200]);
+      expect(
+        watched.exchanges.filter(
+          (exchange) => exchange.url === `${emulator.url}${countPath}` && exchange.status === 401,
+        ),
+      ).toHaveLength(1);
+
+      emulator.pushMessage(anna, { title: 'After renewal', content: 'The widget still works.' });
+      await waitForBell(page, 3);
+      expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(
+        true,
+      );
+      expect(await initCalls(page)).toHaveLength(1);
+      scenario.expectCleanRun(watched, [failedToLoad(401, `emulator${countPath}`)]);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'stops quietly in a tab whose user signed out in another tab: 401 from the token route, bell gone, no more calls',
+    async () => {
+      const scenario = await startScenario('5-sign-out-in-another-tab');
+      const { emulator } = scenario;
+      const { page: first, watched } = await scenario.openPage();
+      await first.goto(scenario.url('/'));
+      await signIn(first, 'anna');
+      await waitForBell(first, 2);
+
+      const second = await watched.newPage();
+      await second.goto(scenario.url('/'));
+      await waitForBell(second, 2);
+      await navigateBy(second, () => second.click('[data-action="sign-out"]'));
+      expect(await typeofES(second)).toBe('undefined');
+      expect(await second.locator('[data-form="sign-in"]').count()).toBe(1);
+
+      // Reteno's token runs out: the first tab must renew it, and the site no longer knows who is there.
+      emulator.invalidateTokens(anna);
+      const refusedAt = await waitFor(
+        "the token route's 401 to the first tab",
+        () =>
+          scenario.tokenRequests(watched, first).find((exchange) => exchange.status === 401)?.answeredAt ??
+          false,
+      );
+      await first.waitForSelector(bell, { state: 'detached' });
+      await waitFor('the widget to say it stopped', () => stopNotices(watched, first).length > 0);
+      expect(stopNotices(watched, first)).toEqual(['getAuthTokenCallback failed (Reteno token: HTTP 401).']);
+
+      expect(
+        watched.exchanges.some((exchange) => 'es-token' in exchange.headers && exchange.sentAt < refusedAt),
+      ).toBe(true);
+      await observeQuietPeriod(3 * pollIntervalMs);
+      expect(
+        emulator.requests.filter((request) => 'es-token' in request.headers && request.at > refusedAt),
+      ).toEqual([]);
+      expect(
+        watched.exchanges.filter((exchange) => 'es-token' in exchange.headers && exchange.sentAt > refusedAt),
+      ).toEqual([]);
+      expect(scenario.tokenRequests(watched, first).map((exchange) => exchange.status)).toEqual([200, 401]);
+      expect(await first.locator('#inbox-bell').innerHTML()).toBe('');
+      expect(await first.locator(panel).count()).toBe(0);
+      expect(first.url()).toBe(scenario.url('/'));
+      scenario.expectCleanRun(watched, [
+        failedToLoad(401, `emulator${countPath}`),
+        failedToLoad(401, tokenRoute),
+      ]);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'runs under the strict CSP without a single violation, on every page and in every state',
+    async () => {
+      const scenario = await startScenario('6-strict-csp');
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await page.goto(scenario.url('/about'));
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+      await waitForBell(page, 2);
+      await openPanel(page);
+
+      await page.goto(scenario.url('/about'));
+      await waitForBell(page, 2);
+      await navigateBy(page, () => page.click('[data-lang="uk"]'));
+      expect(page.url()).toBe(scenario.url('/about'));
+      await waitForBell(page, 2);
+      await openPanel(page);
+      expect((await panelLabels(page)).title).toBe(labels.uk.title);
+
+      await page.goto(scenario.url('/'));
+      await page.fill('[data-form="push"] input[name="title"]', 'CSP check');
+      await navigateBy(page, () => page.click('[data-form="push"] button'));
+      expect(page.url()).toBe(scenario.url('/?pushed=1'));
+      await waitForBell(page, 3);
+      await openPanel(page);
+      expect((await listedMessages(page))[0]?.title).toBe('CSP check');
+
+      expect(watched.violations).toEqual([]);
+      const documents = watched.exchanges.filter((exchange) => exchange.resourceType === 'document');
+      const pages = documents.filter((exchange) => exchange.status === 200);
+      expect(pages.map((exchange) => exchange.url.replace(scenario.demo.url, ''))).toEqual([
+        '/',
+        '/about',
+        '/',
+        '/',
+        '/about',
+        '/about',
+        '/',
+        '/?pushed=1',
+      ]);
+      for (const exchange of pages) {
+        const policy = (await exchange.responseHeaders)?.['content-security-policy'];
+        expect(policy).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' /);
+        expect(policy).not.toContain('unsafe-inline');
+      }
+      scenario.expectCleanRun(watched, []);
+
+      // The watcher does see a violation when there is one.
+      await page.evaluate(() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.inlineScriptRan = true;';
+        document.body.append(script);
+      });
+      const violation = await waitFor('the violation to be reported', () => watched.violations[0]);
+      expect(violation).toMatchObject({ directive: 'script-src-elem', blockedURI: 'inline' });
+      expect(
+        await page.evaluate(() => (window as unknown as { inlineScriptRan?: boolean }).inlineScriptRan),
+      ).toBe(undefined);
+      expect(watched.consoleErrors().map((entry) => entry.text)).toEqual([
+        expect.stringMatching(
+          /^Executing inline script violates the following Content Security Policy directive/,
+        ),
+      ]);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    "passes the page's language to init, and the widget's labels follow it",
+    async () => {
+      const scenario = await startScenario('7-language-switch');
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+
+      const expectLanguage = async (language: 'en' | 'uk' | 'de') => {
+        expect(await page.getAttribute('html', 'lang')).toBe(language);
+        expect(await initCalls(page)).toEqual([
+          { features: { APP_INBOX: true }, language, hasTokenCallback: true },
+        ]);
+        const embed = await page.evaluate(() =>
+          Array.from(document.scripts, (script) => script.textContent ?? '').find((text) =>
+            text.includes("eS('init'"),
+          ),
+        );
+        expect(embed).toContain(`language:"${language}"`);
+        await waitForBell(page, 2);
+        expect(await page.locator(bell).getAttribute('aria-label')).toBe(labels[language].title);
+        await openPanel(page);
+        expect(await panelLabels(page)).toEqual(labels[language]);
+        expect(await page.locator(panel).getAttribute('lang')).toBe(language);
+      };
+
+      await expectLanguage('en');
+      await navigateBy(page, () => page.click('[data-lang="uk"]'));
+      expect(page.url()).toBe(scenario.url('/'));
+      await expectLanguage('uk');
+      await page.goto(scenario.url('/about'));
+      await navigateBy(page, () => page.click('[data-lang="de"]'));
+      expect(page.url()).toBe(scenario.url('/about'));
+      await expectLanguage('de');
+
+      // One token per signed-in page: /, / in Ukrainian, /about in Ukrainian, /about in German.
+      expect(scenario.tokenRequests(watched).map((exchange) => exchange.status)).toEqual([
+        200, 200, 200, 200,
+      ]);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'keeps the site fast and working while Reteno hangs or fails; the widget gives up quietly',
+    async () => {
+      const scenario = await startScenario('8-reteno-down', { timeout: 1500 });
+      const { emulator } = scenario;
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+
+      let stops = 0;
+      /** Clicks, checks the next page came at once and shows `heading`, then waits for the widget to give up. */
+      const step = async (selector: string, heading: string, widgetOutcome: number | 'none') => {
+        await navigateBy(page, () => page.click(selector));
+        expect(await domContentLoadedMs(page)).toBeLessThan(1000);
+        expect(await page.textContent('h1')).toBe(heading);
+        if (widgetOutcome === 'none') {
+          expect(await typeofES(page)).toBe('undefined');
+          return;
+        }
+        stops += 1;
+        await waitFor('the widget to give up', () => stopNotices(watched, page).length === stops);
+        expect(stopNotices(watched, page).at(-1)).toBe(
+          `getAuthTokenCallback failed (Reteno token: HTTP ${widgetOutcome}).`,
+        );
+        expect(await page.locator('#inbox-bell').innerHTML()).toBe('');
+      };
+
+      emulator.fail({ kind: 'timeout', route: 'all' });
+      await step('[data-user="anna"]', 'Hello, Anna!', 504);
+      await step('[data-lang="uk"]', 'Вітаємо, Anna!', 504);
+      // Signing out ends the session, and the language chosen in it.
+      await step('[data-action="sign-out"]', 'Demo shop', 'none');
+
+      emulator.clearFaults();
+      emulator.fail({ kind: 'status', status: 500, route: 'all' });
+      await step('[data-user="anna"]', 'Hello, Anna!', 502);
+      await step('[data-lang="de"]', 'Hallo, Anna!', 502);
+      await step('[data-action="sign-out"]', 'Demo shop', 'none');
+
+      expect(stopNotices(watched, page)).toEqual([
+        'getAuthTokenCallback failed (Reteno token: HTTP 504).',
+        'getAuthTokenCallback failed (Reteno token: HTTP 504).',
+        'getAuthTokenCallback failed (Reteno token: HTTP 502).',
+        'getAuthTokenCallback failed (Reteno token: HTTP 502).',
+      ]);
+      expect(scenario.tokenRequests(watched).map((exchange) => exchange.status)).toEqual([
+        504, 504, 502, 502,
+      ]);
+      const askedReteno = emulator.requests.filter((request) => request.path === retenoTokenPath);
+      // Hung requests never got an answer; a 500 is retried twice.
+      expect(askedReteno.map((request) => request.status)).toEqual([
+        null,
+        null,
+        500,
+        500,
+        500,
+        500,
+        500,
+        500,
+      ]);
+      expect(emulator.requests.filter((request) => request.path.startsWith('/appinbox/'))).toEqual([]);
+      scenario.expectCleanRun(watched, [
+        failedToLoad(504, tokenRoute),
+        failedToLoad(504, tokenRoute),
+        failedToLoad(502, tokenRoute),
+        failedToLoad(502, tokenRoute),
+      ]);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'keeps keyboard focus on a message while polls refresh the open panel, so Enter still opens it',
+    async () => {
+      const scenario = await startScenario('3b-keyboard');
+      const { emulator } = scenario;
+      const { page, watched } = await scenario.openPage();
+      await page.goto(scenario.url('/'));
+      await signIn(page, 'anna');
+      await waitForBell(page, 2);
+      await openPanel(page);
+
+      const welcome = emulator.messagesOf(anna)[1];
+      if (!welcome) throw new Error('Anna has no second message');
+      const item = `[data-reteno-inbox-message][data-id="${welcome.id}"]`;
+      await page.focus(item);
+      const listCalls = () =>
+        emulator.requests.filter(
+          (request) => request.path === '/appinbox/v1/messages' && request.status === 200,
+        ).length;
+      const before = listCalls();
+      await waitFor('two list refreshes while the panel is open', () => listCalls() >= before + 2);
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('data-id'))).toBe(welcome.id);
+
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`${item}[data-status="OPENED"]`);
+      await waitForBell(page, 1);
+      expect(emulator.messagesOf(anna).map((message) => message.status)).toEqual(['UNOPENED', 'OPENED']);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'keeps two users apart: each browser sees only their own inbox',
+    async () => {
+      const scenario = await startScenario('9-two-users');
+      const { emulator } = scenario;
+      const annas = await scenario.openPage();
+      const tarass = await scenario.openPage();
+      await Promise.all([annas.page.goto(scenario.url('/')), tarass.page.goto(scenario.url('/'))]);
+      await Promise.all([signIn(annas.page, 'anna'), signIn(tarass.page, 'taras')]);
+      await Promise.all([waitForBell(annas.page, 2), waitForBell(tarass.page, 1)]);
+
+      await Promise.all([openPanel(annas.page), openPanel(tarass.page)]);
+      expect((await listedMessages(annas.page)).map((message) => message.title)).toEqual([
+        'Your order has shipped',
+        'Welcome to the shop',
+      ]);
+      expect((await listedMessages(tarass.page)).map((message) => message.title)).toEqual(['Вітаємо!']);
+      expect((await panelLabels(tarass.page)).title).toBe(labels.uk.title);
+      const tokenBodies = emulator.requests
+        .filter((request) => request.path === retenoTokenPath)
+        .map((request) => JSON.stringify(request.body));
+      expect(tokenBodies.sort()).toEqual([JSON.stringify(anna), JSON.stringify(taras)].sort());
+
+      // A message for Taras reaches Taras alone: Anna's bell keeps its count through the polls that follow.
+      emulator.pushMessage(taras, { title: 'Тільки для Тараса', content: 'Особисте повідомлення.' });
+      const pushedAt = Date.now();
+      await waitForBell(tarass.page, 2);
+      await waitFor(
+        "two of Anna's polls after the push",
+        () =>
+          emulator.requests.filter(
+            (request) =>
+              request.path === countPath &&
+              request.at > pushedAt &&
+              request.status === 200 &&
+              annas.watched.exchanges.some(
+                (exchange) => exchange.headers['es-token'] === request.headers['es-token'],
+              ),
+          ).length >= 2,
+      );
+      await waitForBell(annas.page, 2);
+      expect((await listedMessages(annas.page)).map((message) => message.title)).not.toContain(
+        'Тільки для Тараса',
+      );
+      scenario.expectCleanRun(annas.watched, []);
+      scenario.expectCleanRun(tarass.watched, []);
+    },
+    testTimeoutMs,
+  );
+});
