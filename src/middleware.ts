@@ -40,10 +40,11 @@ export function retenoInbox(
   resolveContact?: RetenoInboxOptions['resolveContact'],
   options?: RetenoInboxShorthandOptions,
 ): RetenoInboxMiddleware {
+  // The shorthand is recognised by its shape, so `retenoInbox(process.env.UNSET, fn, …)` reports a missing apiKey.
+  const shorthand =
+    typeof optionsOrApiKey === 'string' || resolveContact !== undefined || options !== undefined;
   const config = parseOptions(
-    typeof optionsOrApiKey === 'string'
-      ? { ...options, apiKey: optionsOrApiKey, resolveContact }
-      : optionsOrApiKey,
+    shorthand ? { ...options, apiKey: optionsOrApiKey, resolveContact } : optionsOrApiKey,
   );
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);

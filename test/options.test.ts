@@ -75,6 +75,17 @@ describe('options', () => {
     expect(error.message).toContain(`\`${option}\``);
   });
 
+  it('reports a missing apiKey when the shorthand gets an unset environment variable', () => {
+    const error = creationError(undefined);
+    expect(error.option).toBe('options');
+    try {
+      retenoInbox(process.env.RETENO_TEST_UNSET_KEY as string, () => null, { scriptId });
+      throw new Error('retenoInbox() accepted a missing apiKey');
+    } catch (caught) {
+      expect(caught).toMatchObject({ code: errorCodes.missingOption, option: 'apiKey' });
+    }
+  });
+
   it('rejects unknown options and suggests the one that was meant', () => {
     const error = creationError({ ...valid, tokenpath: '/x' });
     expect(error.code).toBe(errorCodes.unknownOption);
