@@ -334,10 +334,14 @@ const widgetSource = `/* Reteno emulator: a development stand-in for Reteno's we
 
     async function openMessage(item) {
       if (item.getAttribute('data-status') === 'OPENED') return;
-      var ids = [item.getAttribute('data-id')];
-      var result = await call('POST', '/appinbox/v1/messages/status', { status: 'OPENED', ids: ids }, ignoreBody);
+      var id = item.getAttribute('data-id');
+      var result = await call('POST', '/appinbox/v1/messages/status', { status: 'OPENED', ids: [id] }, ignoreBody);
       if (result === FAILED || !ui) return;
-      markRead(item);
+      // A poll may have rebuilt the list meanwhile: mark the item that is shown now.
+      var items = ui.list.querySelectorAll('[data-reteno-inbox-message]');
+      for (var i = 0; i < items.length; i += 1) {
+        if (items[i].getAttribute('data-id') === id) markRead(items[i]);
+      }
       await refreshCount();
     }
 

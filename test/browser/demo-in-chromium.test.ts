@@ -1,21 +1,32 @@
-import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { RetenoEmulator } from '../../src/emulator/index.js';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../../examples/demo/server.js';
 import {
-  chromiumPath,
+  chromiumMissing,
+  consoleTexts,
+  describeInChromium,
   domContentLoadedMs,
   type Exchange,
-  hasChromium,
+  expectCleanRun,
+  failedToLoad,
   initCalls,
   launchChromium,
+  listedMessages,
   navigateBy,
   observeQuietPeriod,
+  openPanel as openWidgetPanel,
   openWatchedContext,
+  panelLabels,
+  saveScreenshot,
+  stopNotices,
+  typeofES,
   type WatchedContext,
   waitFor,
+  waitForBellCount,
+  widget,
+  widgetLabels as labels,
 } from '../helpers/browser.js';
 
 type Demo = Awaited<ReturnType<typeof createDemo>>;
@@ -23,7 +34,6 @@ type Demo = Awaited<ReturnType<typeof createDemo>>;
 const pollIntervalMs = 400;
 const testTimeoutMs = 40_000;
 const refreshDocs = process.env.REFRESH_DOCS_SCREENSHOT === '1';
-const screenshotDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const docsScreenshot = fileURLToPath(new URL('../../docs/demo.png', import.meta.url));
 
 const anna = { email: 'anna@example.com' };
@@ -33,25 +43,7 @@ const retenoTokenPath = '/v1/auth/contact/token';
 const countPath = '/appinbox/v1/messages/count';
 
 const bell = '#inbox-bell [data-reteno-inbox-bell]';
-const panel = '[data-reteno-inbox-panel]';
-const stoppedPrefix = '[Reteno emulator] App Inbox stopped: ';
-
-const labels = {
-  en: { title: 'Notifications', markAll: 'Mark all as read', close: 'Close' },
-  uk: { title: 'Сповіщення', markAll: 'Позначити всі як прочитані', close: 'Закрити' },
-  de: { title: 'Benachrichtigungen', markAll: 'Alle als gelesen markieren', close: 'Schließen' },
-};
-
-const statusTexts: Record<number, string> = {
-  401: 'Unauthorized',
-  502: 'Bad Gateway',
-  504: 'Gateway Timeout',
-};
-
-/** Chromium's own console line for an answer that is not 2xx, as {@link Scenario.consoleErrors} prints it. */
-function failedToLoad(status: number, where: string): string {
-  return `Failed to load resource: the server responded with a status of ${status} (${statusTexts[status]}) @ ${where}`;
-}
+const panel = widget.panel;
 
 /** One scenario: a fresh demo (and emulator) and the browser contexts it opened, closed together. */
 interface Scenario {
@@ -66,8 +58,8 @@ interface Scenario {
   /** Console errors as `text @ where`, where = the site's path, or `emulator` and the emulator's path. */
   consoleErrors(watched: WatchedContext): string[];
   /**
-   * No uncaught error, no request off loopback, no console warning, and exactly the console errors listed, in
-   * this order.
+   * No uncaught error, no request off loopback, no CSP violation, no console warning, and exactly the console
+   * errors listed, in this order.
    */
   expectCleanRun(watched: WatchedContext, expectedErrors: string[]): void;
   end(): Promise<void>;
@@ -86,8 +78,7 @@ async function startScenario(name: string, inboxOptions: Record<string, unknown>
   let shownPage: Page | undefined;
   const where = (url: string) =>
     url.startsWith(emulator.url) ? `emulator${url.slice(emulator.url.length)}` : url.replace(demo.url, '');
-  const consoleErrors = (watched: WatchedContext) =>
-    watched.consoleErrors().map((entry) => `${entry.text} @ ${where(entry.url)}`);
+  const consoleErrors = (watched: WatchedContext) => consoleTexts(watched, 'error', where);
 
   running = {
     demo,
@@ -109,21 +100,11 @@ async function startScenario(name: string, inboxOptions: Record<string, unknown>
       ),
     consoleErrors,
     expectCleanRun(watched, expectedErrors) {
-      expect(watched.pageErrors.map((error) => error.message)).toEqual([]);
-      expect(
-        watched.exchanges.filter((exchange) => !/^(http:\/\/127\.0\.0\.1:\d+\/|data:)/.test(exchange.url)),
-      ).toEqual([]);
-      expect(consoleErrors(watched)).toEqual(expectedErrors);
-      expect(watched.console.filter((entry) => entry.type === 'warning').map((entry) => entry.text)).toEqual(
-        [],
-      );
+      expectCleanRun(watched, { errors: expectedErrors }, where);
     },
     async end() {
       try {
-        if (shownPage && !shownPage.isClosed()) {
-          mkdirSync(screenshotDir, { recursive: true });
-          await shownPage.screenshot({ path: `${screenshotDir}${name}.png` });
-        }
+        await saveScreenshot(shownPage, name);
       } finally {
         await Promise.all(contexts.map((watched) => watched.context.close()));
         await demo.close();
@@ -138,62 +119,21 @@ async function signIn(page: Page, user: 'anna' | 'taras'): Promise<void> {
 }
 
 /** Waits until the bell in the header shows `count`. */
-async function waitForBell(page: Page, count: number): Promise<void> {
-  await page.waitForFunction(
-    ([selector, text]) => document.querySelector(selector)?.textContent === text,
-    [bell, String(count)] as const,
-    { polling: 50, timeout: 10_000 },
-  );
+function waitForBell(page: Page, count: number): Promise<void> {
+  return waitForBellCount(page, count, bell);
 }
 
-async function openPanel(page: Page): Promise<void> {
-  await page.click(bell);
-  await page.waitForSelector(`${panel}:not([hidden]) [data-reteno-inbox-message]`);
-}
-
-function panelLabels(page: Page) {
-  return page.evaluate((selector) => {
-    const text = (inner: string) => document.querySelector(`${selector} ${inner}`)?.textContent;
-    return {
-      title: text('[data-reteno-inbox-title]'),
-      markAll: text('[data-reteno-inbox-mark-all]'),
-      close: text('[data-reteno-inbox-close]'),
-    };
-  }, panel);
-}
-
-function listedMessages(page: Page) {
-  return page.evaluate(() =>
-    Array.from(document.querySelectorAll('[data-reteno-inbox-message]'), (item) => ({
-      id: item.getAttribute('data-id'),
-      status: item.getAttribute('data-status'),
-      title: item.querySelector('[data-reteno-inbox-message-title]')?.textContent,
-    })),
-  );
-}
-
-function typeofES(page: Page): Promise<string> {
-  return page.evaluate(() => typeof (window as unknown as { eS?: unknown }).eS);
-}
-
-/** Lines the widget wrote when it stopped. */
-function stopNotices(watched: WatchedContext, page: Page): string[] {
-  return watched.console
-    .filter((entry) => entry.page === page && entry.text.startsWith(stoppedPrefix))
-    .map((entry) => entry.text.slice(stoppedPrefix.length));
+function openPanel(page: Page): Promise<void> {
+  return openWidgetPanel(page, bell);
 }
 
 let browser: Browser;
 /** The scenario the running test started; ended after each test, whatever its outcome. */
 let running: Scenario | undefined;
 
-if (!hasChromium) {
-  const missing = `no Chromium at ${chromiumPath}: install Debian's chromium package, or set CHROMIUM_PATH`;
-  if (refreshDocs) throw new Error(`REFRESH_DOCS_SCREENSHOT=1 needs a browser, and there is ${missing}.`);
-  console.warn(`Skipping the browser tests: ${missing}.`);
+if (refreshDocs && chromiumMissing !== null) {
+  throw new Error(`REFRESH_DOCS_SCREENSHOT=1 needs a browser, and there is ${chromiumMissing}.`);
 }
-
-const describeInChromium = hasChromium ? describe : describe.skip;
 
 describeInChromium('the demo site in Chromium', () => {
   beforeAll(async () => {

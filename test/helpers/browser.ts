@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import {
   type Browser,
   type BrowserContext,
@@ -10,6 +12,29 @@ import {
 /** Debian's Chromium; CHROMIUM_PATH points elsewhere. */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const hasChromium = existsSync(chromiumPath);
+/** Why the browser suites are skipped, or `null` when Chromium is there. */
+export const chromiumMissing = hasChromium
+  ? null
+  : `no Chromium at ${chromiumPath}: install Debian's chromium package, or set CHROMIUM_PATH`;
+
+/** `describe` when Chromium is there; otherwise `describe.skip`, with a warning that says why. */
+export function describeInChromium(name: string, suite: () => void): void {
+  if (chromiumMissing === null) {
+    describe(name, suite);
+    return;
+  }
+  console.warn(`Skipping ${name}: ${chromiumMissing}.`);
+  describe.skip(name, suite);
+}
+
+const screenshotDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
+
+/** Saves what `page` shows as test-results/<name>.png, when the page is still open. */
+export async function saveScreenshot(page: Page | undefined, name: string): Promise<void> {
+  if (!page || page.isClosed()) return;
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: `${screenshotDir}${name}.png` });
+}
 
 /** Headless Chromium that can reach nothing but loopback: any other host name fails to resolve. */
 export function launchChromium(): Promise<Browser> {
@@ -261,4 +286,144 @@ export async function waitFor<T>(
  */
 export function observeQuietPeriod(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Chromium's console line for an answer that is not 2xx, in the `text @ where` form of {@link consoleTexts}. */
+export function failedToLoad(status: number, where: string): string {
+  return `Failed to load resource: the server responded with a status of ${status} (${STATUS_CODES[status]}) @ ${where}`;
+}
+
+/**
+ * The console lines of one type (`error`, `warning`, `info`, …) as `text @ where`, where `where` names the script
+ * or resource the line is about (the whole URL unless `where` shortens it).
+ */
+export function consoleTexts(
+  watched: WatchedContext,
+  type: string,
+  where: (url: string) => string = (url) => url,
+  page?: Page,
+): string[] {
+  return watched.console
+    .filter((entry) => entry.type === type && (page === undefined || entry.page === page))
+    .map((entry) => `${entry.text} @ ${where(entry.url)}`);
+}
+
+/**
+ * No uncaught error, no request off loopback, no CSP violation, and exactly the console errors and warnings
+ * listed (as {@link consoleTexts} gives them), in this order.
+ */
+export function expectCleanRun(
+  watched: WatchedContext,
+  expected: { errors?: string[]; warnings?: string[] } = {},
+  where?: (url: string) => string,
+): void {
+  expect(watched.pageErrors.map((error) => error.message)).toEqual([]);
+  expect(
+    watched.exchanges.filter((exchange) => !/^(http:\/\/127\.0\.0\.1:\d+\/|data:)/.test(exchange.url)),
+  ).toEqual([]);
+  expect(watched.violations).toEqual([]);
+  expect(consoleTexts(watched, 'error', where)).toEqual(expected.errors ?? []);
+  expect(consoleTexts(watched, 'warning', where)).toEqual(expected.warnings ?? []);
+}
+
+/** The emulator's widget as a page shows it. */
+export const widget = {
+  bell: '[data-reteno-inbox-bell]',
+  panel: '[data-reteno-inbox-panel]',
+  message: '[data-reteno-inbox-message]',
+  /** The prefix of the console.info line the widget writes when it stops. */
+  stoppedPrefix: '[Reteno emulator] App Inbox stopped: ',
+} as const;
+
+/** The widget's labels per language, as a person reads them. */
+export const widgetLabels = {
+  en: {
+    title: 'Notifications',
+    markAll: 'Mark all as read',
+    close: 'Close',
+    empty: 'No notifications yet',
+  },
+  uk: {
+    title: 'Сповіщення',
+    markAll: 'Позначити всі як прочитані',
+    close: 'Закрити',
+    empty: 'Сповіщень поки немає',
+  },
+  de: {
+    title: 'Benachrichtigungen',
+    markAll: 'Alle als gelesen markieren',
+    close: 'Schließen',
+    empty: 'Noch keine Benachrichtigungen',
+  },
+  es: {
+    title: 'Notificaciones',
+    markAll: 'Marcar todas como leídas',
+    close: 'Cerrar',
+    empty: 'Aún no hay notificaciones',
+  },
+  fr: {
+    title: 'Notifications',
+    markAll: 'Tout marquer comme lu',
+    close: 'Fermer',
+    empty: 'Aucune notification pour le moment',
+  },
+} as const;
+
+/** Waits until the bell that `bellSelector` finds shows `count`. */
+export async function waitForBellCount(
+  page: Page,
+  count: number,
+  bellSelector: string = widget.bell,
+): Promise<void> {
+  await page.waitForFunction(
+    ([selector, text]) => document.querySelector(selector)?.textContent === text,
+    [bellSelector, String(count)] as const,
+    { polling: 50, timeout: 10_000 },
+  );
+}
+
+/** Clicks the bell and waits for the open panel's list: a message, or the empty-inbox text. */
+export async function openPanel(page: Page, bellSelector: string = widget.bell): Promise<void> {
+  await page.click(bellSelector);
+  await page.waitForSelector(
+    `${widget.panel}:not([hidden]) :is(${widget.message}, [data-reteno-inbox-empty]:not([hidden]))`,
+  );
+}
+
+/** The texts of the panel's title, buttons and empty-inbox line. */
+export function panelLabels(page: Page) {
+  return page.evaluate((selector) => {
+    const text = (inner: string) => document.querySelector(`${selector} ${inner}`)?.textContent;
+    return {
+      title: text('[data-reteno-inbox-title]'),
+      markAll: text('[data-reteno-inbox-mark-all]'),
+      close: text('[data-reteno-inbox-close]'),
+      empty: text('[data-reteno-inbox-empty]'),
+    };
+  }, widget.panel);
+}
+
+/** The messages the panel lists, top first. */
+export function listedMessages(page: Page) {
+  return page.evaluate(
+    (selector) =>
+      Array.from(document.querySelectorAll(selector), (item) => ({
+        id: item.getAttribute('data-id'),
+        status: item.getAttribute('data-status'),
+        title: item.querySelector('[data-reteno-inbox-message-title]')?.textContent,
+      })),
+    widget.message,
+  );
+}
+
+/** `typeof window.eS` on the page. */
+export function typeofES(page: Page): Promise<string> {
+  return page.evaluate(() => typeof (window as unknown as { eS?: unknown }).eS);
+}
+
+/** The reasons the widget gave, on `page`, for stopping. */
+export function stopNotices(watched: WatchedContext, page: Page): string[] {
+  return watched.console
+    .filter((entry) => entry.page === page && entry.text.startsWith(widget.stoppedPrefix))
+    .map((entry) => entry.text.slice(widget.stoppedPrefix.length));
 }
