@@ -38,6 +38,9 @@ const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true,
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tokenPathPattern = /^\/[A-Za-z0-9\-._~/]*$/;
+// Paths a browser would not fetch as written: '//host…' names another origin; '.' and '..' segments are resolved
+// away. The embed's token callback fetches tokenPath, so these would miss the route.
+const tokenPathBrowserRewrites = /^\/\/|(^|\/)\.{1,2}(\/|$)/;
 const maxTimeout = 120_000;
 const maxRetries = 10;
 
@@ -98,10 +101,15 @@ export function parseOptions(options: unknown): Config {
   if (!scriptBaseUrl.endsWith('/')) scriptBaseUrl += '/';
 
   const tokenPath = given.tokenPath ?? defaults.tokenPath;
-  if (typeof tokenPath !== 'string' || !tokenPathPattern.test(tokenPath) || tokenPath.length > 200) {
+  if (
+    typeof tokenPath !== 'string' ||
+    !tokenPathPattern.test(tokenPath) ||
+    tokenPathBrowserRewrites.test(tokenPath) ||
+    tokenPath.length > 200
+  ) {
     throw invalid(
       'tokenPath',
-      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token'.",
+      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token', without a leading '//' or '.' and '..' segments.",
     );
   }
 

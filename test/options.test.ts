@@ -46,6 +46,8 @@ describe('options', () => {
     ['tokenPath', { ...valid, tokenPath: 'no-leading-slash' }],
     ['tokenPath', { ...valid, tokenPath: '/token?x=1' }],
     ['tokenPath', { ...valid, tokenPath: '/</script>' }],
+    ['tokenPath', { ...valid, tokenPath: '//evil.example/token' }],
+    ['tokenPath', { ...valid, tokenPath: '/reteno/../token' }],
     ['languages', { ...valid, languages: [] }],
     ['languages', { ...valid, languages: ['en', 'xx'] }],
     ['languages', { ...valid, languages: ['EN'] }],
