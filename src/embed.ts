@@ -18,8 +18,9 @@ export interface EmbedValues {
 export type RenderEmbed = (values: EmbedValues) => string;
 
 /**
- * Compiles the embed template once and precomputes everything static (script URL, init flags), so each page
- * only fills in its nonce, token URL and language.
+ * Renders the embed template once per kind of page at start-up, with markers where the per-page values go,
+ * and keeps the text between them. Each page then only joins that text with its nonce, token URL and
+ * language: no template runs per request.
  */
 export function createEmbedRenderer(settings: { scriptUrl: string; flags: RetenoFlags }): RenderEmbed {
   const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
@@ -31,16 +32,71 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
     destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'language'],
   });
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const inboxFlags = htmlSafeJson({ ...settings.flags, APP_INBOX: true });
-  const trackingFlags = htmlSafeJson({ ...settings.flags });
+  const withInbox = splitAtSlots(
+    template({
+      nonceAttribute: slot.nonceAttribute,
+      scriptUrl,
+      initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
+      tokenUrl: slot.tokenUrl,
+      language: slot.language,
+    }),
+    ['nonceAttribute', 'tokenUrl', 'language'],
+  );
+  const trackingOnly = splitAtSlots(
+    template({
+      nonceAttribute: slot.nonceAttribute,
+      scriptUrl,
+      initFlags: htmlSafeJson({ ...settings.flags }),
+      tokenUrl: '',
+      language: '',
+    }),
+    ['nonceAttribute'],
+  );
+  // Pages repeat the same few values: serialise each once. Languages are normalised ISO 639-1 codes (at most
+  // 184 entries); token URLs come from the site's own mount paths, so only the last one is kept.
+  const languageJson = new Map<string, string>();
+  let lastTokenUrl: string | undefined;
+  let lastTokenUrlJson = '';
 
   return function renderEmbed({ nonce, tokenUrl, language }) {
-    return template({
-      nonceAttribute: nonce === undefined ? '' : ` nonce="${nonce}"`,
-      scriptUrl,
-      initFlags: tokenUrl === undefined ? trackingFlags : inboxFlags,
-      tokenUrl: tokenUrl === undefined ? '' : htmlSafeJson(tokenUrl),
-      language: htmlSafeJson(language),
-    });
+    const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
+    if (tokenUrl === undefined) return trackingOnly({ nonceAttribute, tokenUrl: '', language: '' });
+    let languageValue = languageJson.get(language);
+    if (languageValue === undefined) {
+      languageValue = htmlSafeJson(language);
+      if (languageJson.size < 256) languageJson.set(language, languageValue);
+    }
+    if (tokenUrl !== lastTokenUrl) {
+      lastTokenUrl = tokenUrl;
+      lastTokenUrlJson = htmlSafeJson(tokenUrl);
+    }
+    return withInbox({ nonceAttribute, tokenUrl: lastTokenUrlJson, language: languageValue });
+  };
+}
+
+type SlotName = 'nonceAttribute' | 'tokenUrl' | 'language';
+
+// NUL cannot come out of the template's text or of htmlSafeJson (JSON escapes it), so it marks slots safely.
+const slot: Record<SlotName, string> = {
+  nonceAttribute: '\0nonceAttribute\0',
+  tokenUrl: '\0tokenUrl\0',
+  language: '\0language\0',
+};
+
+/** The rendered text around each slot, as a function that fills the slots in. */
+function splitAtSlots(rendered: string, expected: SlotName[]): (values: Record<SlotName, string>) => string {
+  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|language)\0/);
+  const texts = parts.filter((_, index) => index % 2 === 0);
+  const names = parts.filter((_, index) => index % 2 === 1) as SlotName[];
+  if (names.join() !== expected.join()) {
+    throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);
+  }
+  const [first = '', ...rest] = texts;
+  return (values) => {
+    let html = first;
+    for (let index = 0; index < names.length; index++) {
+      html += values[names[index] as SlotName] + rest[index];
+    }
+    return html;
   };
 }

@@ -63,13 +63,31 @@ export function pickLanguage(
 
 function localeFromMiddleware(req: Request, res: Response): unknown {
   const i18nRequest = req as Request & I18nRequest;
+  const inherited = prototypeDefinesLocale(req);
   // i18n keeps req.language at its default while getLocale()/req.locale follow ?lang= and cookies;
   // i18next sets req.language and req.locale alike. So the locale getter goes first.
-  if (typeof i18nRequest.getLocale === 'function') {
+  if ((inherited || Object.hasOwn(req, 'getLocale')) && typeof i18nRequest.getLocale === 'function') {
     const locale = (i18nRequest.getLocale as () => unknown).call(req);
     if (locale) return locale;
   }
-  if (i18nRequest.locale) return i18nRequest.locale;
-  if (i18nRequest.language) return i18nRequest.language;
+  if ((inherited || Object.hasOwn(req, 'locale')) && i18nRequest.locale) return i18nRequest.locale;
+  if ((inherited || Object.hasOwn(req, 'language')) && i18nRequest.language) return i18nRequest.language;
   return res.locals.locale;
+}
+
+// i18n and i18next set their names on the request itself. A name the request lacks is looked up through
+// Express's and Node's whole prototype chain, the largest share of the embed's cost in CPU profiles; so the
+// chain is asked once per prototype (a site may define a `locale` getter on `app.request`) and the request
+// itself each time.
+const localeOnPrototype = new WeakMap<object, boolean>();
+
+function prototypeDefinesLocale(req: Request): boolean {
+  const prototype: unknown = Object.getPrototypeOf(req);
+  if (typeof prototype !== 'object' || prototype === null) return false;
+  let defines = localeOnPrototype.get(prototype);
+  if (defines === undefined) {
+    defines = 'getLocale' in prototype || 'locale' in prototype || 'language' in prototype;
+    localeOnPrototype.set(prototype, defines);
+  }
+  return defines;
 }

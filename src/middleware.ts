@@ -53,7 +53,12 @@ export function retenoInbox(
 
   const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) => {
     // Captured now: a router mounted later changes req.baseUrl by the time the template renders.
-    const tokenUrl = withInbox ? `${req.baseUrl}${config.tokenPath}` : undefined;
+    // Unmounted (the usual case), it is the configured string itself, so the renderer's cache compares it by identity.
+    const tokenUrl = withInbox
+      ? req.baseUrl
+        ? `${req.baseUrl}${config.tokenPath}`
+        : config.tokenPath
+      : undefined;
     let rendered = false;
     return function retenoInbox() {
       if (rendered) return '';
@@ -67,7 +72,10 @@ export function retenoInbox(
   };
 
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (tokenPaths.has(req.path)) {
+    // Most URLs do not start with tokenPath: they skip Express's req.path getter. An absolute-form target
+    // ('http://host/path') still goes through it.
+    const url = req.url;
+    if ((url[0] !== '/' || url.startsWith(config.tokenPath)) && tokenPaths.has(req.path)) {
       tokenRoute(req, res, next);
       return;
     }

@@ -163,3 +163,32 @@ describe('with i18n (req.getLocale())', () => {
     expect(initLanguage(page.text)).toBe('en');
   });
 });
+
+describe('with a locale getter on app.request', () => {
+  // Some sites extend Express's request prototype instead of setting the locale per request.
+  const site = buildSite(
+    { languages },
+    {
+      configure: (app) => {
+        Object.defineProperty(app.request, 'locale', {
+          configurable: true,
+          get(this: Request) {
+            return typeof this.query.lang === 'string' ? this.query.lang : undefined;
+          },
+        });
+      },
+    },
+  );
+
+  it('follows the getter, which wins over Accept-Language', async () => {
+    const agent = await signedIn(site);
+    const page = await agent.get('/page?lang=uk-UA').set('Accept-Language', 'de').expect(200);
+    expect(initLanguage(page.text)).toBe('uk');
+  });
+
+  it('falls back to Accept-Language when the getter gives nothing', async () => {
+    const agent = await signedIn(site);
+    const page = await agent.get('/page').set('Accept-Language', 'de').expect(200);
+    expect(initLanguage(page.text)).toBe('de');
+  });
+});

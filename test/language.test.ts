@@ -59,6 +59,21 @@ describe('language', () => {
     expect(pickLanguage(config, request(header), response())).toBe('de');
   });
 
+  it('reads a locale the request inherits from its prototype, as from a getter on app.request', () => {
+    const header = { 'accept-language': 'de' };
+    const withGetter = {
+      get locale() {
+        return 'uk';
+      },
+    };
+    const inherits = (prototype: object) =>
+      Object.assign(Object.create(prototype) as object, { headers: header }) as unknown as Request;
+    expect(pickLanguage(config, inherits(withGetter), response())).toBe('uk');
+    expect(pickLanguage(config, inherits({ getLocale: () => 'uk' }), response())).toBe('uk');
+    expect(pickLanguage(config, inherits({}), response())).toBe('de');
+    expect(pickLanguage(config, inherits(Object.create(withGetter) as object), response())).toBe('uk');
+  });
+
   it('falls back to defaultLanguage for an invalid locale instead of guessing', () => {
     expect(pickLanguage(config, request({ 'accept-language': 'de' }, { language: 'fr' }), response())).toBe(
       'en',

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import type { ErrorRequestHandler } from 'express';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
@@ -26,6 +26,17 @@ beforeEach(() => {
 });
 
 const tokenCalls = () => emulator.requests.filter((entry) => entry.path === '/v1/auth/contact/token');
+
+/** Sends `raw` over a fresh socket and resolves with everything the server wrote back. */
+function rawRequest(port: number, raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(raw));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+}
 
 function site(
   options: Parameters<typeof buildSite>[0] = {},
@@ -220,6 +231,30 @@ describe('token route', () => {
       resolveCalls.length = 0;
       await askToken(agent);
       expect(resolveCalls).toHaveLength(1);
+    });
+
+    it('answers at tokenPath with a query string, a trailing slash or an absolute-form target', async () => {
+      const built = site({}, { resolveContact: () => users.anna });
+      for (const path of [`${tokenPath}?v=1`, `${tokenPath}/`, `${tokenPath}/?v=1`]) {
+        expect((await request(built.app).post(path).set('X-Reteno-Inbox', '1')).status).toBe(200);
+      }
+      // A request target in absolute form (RFC 9112, section 3.2.2), which servers must accept.
+      const server = createServer(built.app);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        const response = await rawRequest(
+          port,
+          `POST http://127.0.0.1:${port}${tokenPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+            'X-Reteno-Inbox: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+        );
+        expect(response).toMatch(/^HTTP\/1\.1 200 /);
+        expect(response).toMatch(/"token":"[^"]+"/);
+        // Paths that only start like tokenPath are the site's, not the route's.
+        expect((await request(built.app).post(`${tokenPath}x`).set('X-Reteno-Inbox', '1')).status).toBe(404);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it('respects the mount path and a custom tokenPath', async () => {

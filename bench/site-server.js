@@ -1,0 +1,171 @@
+// The sites under measurement, in a process of their own. The sites of one comparison share the process, so
+// they share its JIT, heap and CPU. Every site has the same stand-in for the site's own sign-in (a cookie
+// looked up in a Map) and the same page, so the only difference is what is being measured.
+import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import express from 'express';
+import { retenoInbox } from 'express-reteno-inbox';
+import got from 'got';
+import { answerParent } from './child-process.js';
+import { apiKey, contacts, scriptId, tokenPath } from './fixtures.js';
+
+const { values: args } = parseArgs({
+  options: {
+    variants: { type: 'string' },
+    upstream: { type: 'string', default: 'http://127.0.0.1:9' },
+    timeout: { type: 'string', default: '5000' },
+    retries: { type: 'string', default: '2' },
+  },
+});
+
+let unhandledRejections = 0;
+process.on('unhandledRejection', () => {
+  unhandledRejections += 1;
+});
+
+const navigation = ['New', 'Women', 'Men', 'Kids', 'Home', 'Sale', 'Gift cards'].map((label) => ({
+  label,
+  href: `/c/${label.toLowerCase().replace(/ /g, '-')}`,
+}));
+const products = Array.from({ length: 24 }, (_, i) => ({
+  slug: `product-${i + 1}`,
+  name: `Product ${i + 1}`,
+  description: 'A well-made everyday item in three colours, delivered in two to four working days.',
+  price: `€${(19.9 + i * 3).toFixed(2)}`,
+}));
+
+function createSite(variant) {
+  const counts = { requests: 0, resolveContactCalls: 0, siteErrors: 0 };
+  const app = express();
+  app.set('views', fileURLToPath(new URL('./views', import.meta.url)));
+  app.set('view engine', 'ejs');
+  app.set('view cache', true);
+  app.set('etag', false);
+  app.set('x-powered-by', false);
+
+  app.use((req, _res, next) => {
+    counts.requests += 1;
+    const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
+    req.user = sid === undefined ? undefined : contacts[sid];
+    next();
+  });
+  const resolveContact = (req) => {
+    counts.resolveContactCalls += 1;
+    return req.user;
+  };
+  const useInbox = () =>
+    app.use(
+      retenoInbox({
+        apiKey,
+        scriptId,
+        baseUrl: args.upstream,
+        resolveContact,
+        timeout: Number(args.timeout),
+        retries: Number(args.retries),
+      }),
+    );
+  // As helmet-based sites do: a fresh nonce per response, set before anything renders.
+  const useNonce = () =>
+    app.use((_req, res, next) => {
+      res.locals.cspNonce = randomBytes(16).toString('base64');
+      next();
+    });
+  const servePage = () =>
+    app.get('/page', (req, res) => {
+      res.render('shop', { title: 'New arrivals', navigation, products, user: req.user && { name: 'Anna' } });
+    });
+
+  switch (variant) {
+    case 'page-with-middleware':
+      useNonce();
+      useInbox();
+      servePage();
+      break;
+    case 'page-without-middleware':
+      useNonce();
+      servePage();
+      break;
+    case 'page-floor':
+      // The same embed bytes for signed-in visitors, with no work behind them (set by the parent).
+      useNonce();
+      app.use((req, res, next) => {
+        if (req.user) res.locals.retenoInbox = () => floorEmbed;
+        next();
+      });
+      servePage();
+      break;
+    case 'token-route':
+      useInbox();
+      break;
+    case 'token-bare': {
+      // What a site would write by hand: the same upstream call with got, on a keep-alive agent.
+      const client = got.extend({
+        agent: { http: new Agent({ keepAlive: true }) },
+        headers: { authorization: `Basic ${Buffer.from(`bench:${apiKey}`).toString('base64')}` },
+        responseType: 'json',
+      });
+      const endpoint = `${args.upstream}/v1/auth/contact/token`;
+      app.post(tokenPath, async (req, res, next) => {
+        try {
+          const contact = resolveContact(req);
+          if (!contact) {
+            res.status(401).json({ error: 'unauthenticated' });
+            return;
+          }
+          const { body } = await client.post(endpoint, { json: contact });
+          res.json({ token: body.token });
+        } catch (error) {
+          next(error);
+        }
+      });
+      break;
+    }
+    default:
+      throw new Error(`unknown variant ${variant}`);
+  }
+
+  app.use((_error, _req, res, _next) => {
+    counts.siteErrors += 1;
+    res.status(500).json({ error: 'site_error' });
+  });
+  return { app, counts };
+}
+
+let floorEmbed = '';
+const sites = {};
+const servers = [];
+// `name#2` is a second, identical site, for a comparison of a site with itself.
+for (const variant of (args.variants ?? '').split(',')) {
+  const { app, counts } = createSite(variant.split('#')[0]);
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  servers.push(server);
+  sites[variant] = { url: `http://127.0.0.1:${server.address().port}`, counts };
+}
+
+answerParent({
+  ready: () => ({
+    urls: Object.fromEntries(Object.entries(sites).map(([variant, site]) => [variant, site.url])),
+  }),
+  counts: (variant) => ({ ...sites[variant].counts, unhandledRejections, cpu: process.cpuUsage() }),
+  memory: () => {
+    globalThis.gc?.();
+    return process.memoryUsage();
+  },
+  resources: () => process.getActiveResourcesInfo(),
+  floorEmbed: (embed) => {
+    floorEmbed = embed;
+  },
+  close: () =>
+    Promise.all(
+      servers.map(
+        (server) =>
+          new Promise((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    ),
+});
