@@ -154,7 +154,6 @@ answerParent({
     globalThis.gc?.();
     return process.memoryUsage();
   },
-  resources: () => process.getActiveResourcesInfo(),
   floorEmbed: (embed) => {
     floorEmbed = embed;
   },
