@@ -77,8 +77,8 @@ function localeFromMiddleware(req: Request, res: Response): unknown {
 
 // i18n and i18next set their names on the request itself. A name the request lacks is looked up through
 // Express's and Node's whole prototype chain, the largest share of the embed's cost in CPU profiles; so the
-// chain is asked once per prototype (a site may define a `locale` getter on `app.request`) and the request
-// itself each time.
+// chain is asked once per prototype (a site may define a `locale` getter on `app.request`, before it serves
+// its first page) and the request itself each time.
 const localeOnPrototype = new WeakMap<object, boolean>();
 
 function prototypeDefinesLocale(req: Request): boolean {
