@@ -10,3 +10,8 @@ export const contacts = {
   // Resolved by the site but refused by the package (422), so never sent upstream.
   invalid: { email: 'not an e-mail address' },
 };
+
+/** The `<script>` elements of a page, in order. */
+export function scriptElements(html) {
+  return html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? [];
+}

@@ -3,7 +3,7 @@
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
-import { tokenPath } from './fixtures.js';
+import { scriptElements, tokenPath } from './fixtures.js';
 import { median, pad, percentile, verdict } from './stats.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
@@ -102,10 +102,6 @@ async function fetchPage(site, headers) {
   const response = await fetch(`${site.url}/page`, { headers });
   if (response.status !== 200) throw new Error(`GET ${site.url}/page answered ${response.status}`);
   return response.text();
-}
-
-function scriptElements(html) {
-  return html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? [];
 }
 
 const lines = [];

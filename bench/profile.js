@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
-import { tokenPath } from './fixtures.js';
+import { scriptElements, tokenPath } from './fixtures.js';
 
 const [variant = 'page-with-middleware', seconds = '10'] = process.argv.slice(2);
 const directory = new URL(`../.tmp/profiles/${variant}/`, import.meta.url).pathname;
@@ -23,7 +23,7 @@ const child = await startProcess(
 const headers = { cookie: 'sid=known' };
 if (variant === 'page-floor') {
   const page = await (await fetch(`${child.urls['page-with-middleware']}/page`, { headers })).text();
-  await child.ask('floorEmbed', /<script\b[^>]*>[\s\S]*?<\/script>/.exec(page)?.[0]);
+  await child.ask('floorEmbed', scriptElements(page)[0]);
 }
 const token = variant.startsWith('token');
 try {

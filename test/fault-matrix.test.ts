@@ -5,6 +5,7 @@ import { runInThisContext } from 'node:vm';
 import request from 'supertest';
 import { createRetenoEmulator, type EmulatorFault, type RetenoEmulator } from '../src/emulator/index.js';
 import type { RetenoInboxOptions } from '../src/index.js';
+import { basicCredentials } from '../src/reteno-client.js';
 import {
   apiKey,
   buildSite,
@@ -25,7 +26,7 @@ const timeout = 800;
 const slack = 100;
 const retries = 2;
 const tenMegabytes = 10 * 1024 * 1024;
-const credentials = Buffer.from(`express-reteno-inbox:${apiKey}`).toString('base64');
+const credentials = basicCredentials(apiKey);
 
 // Jest gives each suite a copy of `process`; Node emits unhandled rejections on the real one.
 const realProcess = runInThisContext('process') as NodeJS.Process;
