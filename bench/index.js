@@ -4,9 +4,9 @@ import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
 import { scriptElements, tokenPath } from './fixtures.js';
-import { median, pad, percentile, verdict } from './stats.js';
+import { median, medianInterval, pad, percentile, verdict } from './stats.js';
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 20);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 30);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const sequentialTokenRequests = 2000;
@@ -91,8 +91,10 @@ async function sideBySide(a, b, request, options) {
 }
 
 function describeRatios(result) {
+  const [low, high] = medianInterval(result.throughputRatios);
   return (
-    `(${result.rps.a.toFixed(0)} vs ${result.rps.b.toFixed(0)} req/s; ` +
+    `(90% interval ${low.toFixed(3)}-${high.toFixed(3)}; ` +
+    `${result.rps.a.toFixed(0)} vs ${result.rps.b.toFixed(0)} req/s; ` +
     `CPU ${result.cpuPerRequest.a.toFixed(0)} vs ${result.cpuPerRequest.b.toFixed(0)} us/req = ${result.cpu.toFixed(3)}x; ` +
     `rounds ${result.throughputRatios.map((r) => r.toFixed(2)).join(' ')})`
   );

@@ -19,3 +19,24 @@ export function verdict(passed) {
 export function pad(text, width) {
   return String(text).padEnd(width);
 }
+
+/**
+ * How far the median of `values` could move with other rounds like these: the 5th and 95th percentiles of
+ * the medians of `resamples` bootstrap resamples. Seeded, so a run's figures can be reproduced from its rounds.
+ */
+export function medianInterval(values, { resamples = 4000, seed = 1 } = {}) {
+  let state = seed >>> 0 || 1;
+  const random = () => {
+    // xorshift32: enough for resampling, and the same on every machine.
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const medians = [];
+  for (let resample = 0; resample < resamples; resample++) {
+    medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  }
+  medians.sort((a, b) => a - b);
+  return [percentile(medians, 0.05), percentile(medians, 0.95)];
+}

@@ -54,16 +54,17 @@ export function pickLanguage(
   res: Response,
 ): string {
   const { languages, defaultLanguage } = config;
-  const fromSite = config.language ? config.language(req, res) : localeFromMiddleware(req, res);
+  const facts = config.language ? undefined : prototypeFacts(req);
+  const fromSite = config.language ? config.language(req, res) : localeFromMiddleware(req, res, facts);
   if (fromSite !== undefined && fromSite !== null && fromSite !== '') {
     return normaliseLanguage(fromSite, languages) ?? defaultLanguage;
   }
-  return negotiateLanguage(req.headers['accept-language'], languages) ?? defaultLanguage;
+  return negotiateLanguage(acceptLanguage(req, facts), languages) ?? defaultLanguage;
 }
 
-function localeFromMiddleware(req: Request, res: Response): unknown {
+function localeFromMiddleware(req: Request, res: Response, facts: PrototypeFacts | undefined): unknown {
   const i18nRequest = req as Request & I18nRequest;
-  const inherited = prototypeDefinesLocale(req);
+  const inherited = facts?.definesLocale === true;
   // i18n keeps req.language at its default while getLocale()/req.locale follow ?lang= and cookies;
   // i18next sets req.language and req.locale alike. So the locale getter goes first.
   if ((inherited || Object.hasOwn(req, 'getLocale')) && typeof i18nRequest.getLocale === 'function') {
@@ -75,19 +76,51 @@ function localeFromMiddleware(req: Request, res: Response): unknown {
   return res.locals.locale;
 }
 
-// i18n and i18next set their names on the request itself. A name the request lacks is looked up through
-// Express's and Node's whole prototype chain, the largest share of the embed's cost in CPU profiles; so the
-// chain is asked once per prototype (a site may define a `locale` getter on `app.request`, before it serves
-// its first page) and the request itself each time.
-const localeOnPrototype = new WeakMap<object, boolean>();
+function acceptLanguage(req: Request, facts: PrototypeFacts | undefined): unknown {
+  // The same read as req.headers, through the getter found once (see prototypeFacts). A request that has
+  // its own `headers` (a test double, say) is read as it is.
+  const headers: unknown =
+    facts?.headersGetter !== undefined && !Object.hasOwn(req, 'headers')
+      ? facts.headersGetter.call(req)
+      : req.headers;
+  return typeof headers === 'object' && headers !== null
+    ? (headers as Record<string, unknown>)['accept-language']
+    : undefined;
+}
 
-function prototypeDefinesLocale(req: Request): boolean {
+/** What a request's prototype chain says, looked up once per prototype. */
+interface PrototypeFacts {
+  /** Whether the chain defines `getLocale`, `locale` or `language` (a site may, on `app.request`). */
+  definesLocale: boolean;
+  /** Node's `headers` getter, if the chain defines `headers` as one. */
+  headersGetter: ((this: unknown) => unknown) | undefined;
+}
+
+// i18n and i18next set their names on the request itself, and Node's `headers` is a getter on
+// IncomingMessage.prototype. Express gives every request a new prototype link, so a name looked up through
+// the chain misses V8's caches and is searched in the runtime each time: in CPU profiles, the largest share
+// of the embed's cost. So the chain is asked once per prototype and the request itself each time. A getter
+// added to a prototype after its first request is not seen.
+const factsByPrototype = new WeakMap<object, PrototypeFacts>();
+
+function prototypeFacts(req: Request): PrototypeFacts | undefined {
   const prototype: unknown = Object.getPrototypeOf(req);
-  if (typeof prototype !== 'object' || prototype === null) return false;
-  let defines = localeOnPrototype.get(prototype);
-  if (defines === undefined) {
-    defines = 'getLocale' in prototype || 'locale' in prototype || 'language' in prototype;
-    localeOnPrototype.set(prototype, defines);
+  if (typeof prototype !== 'object' || prototype === null) return undefined;
+  let facts = factsByPrototype.get(prototype);
+  if (facts === undefined) {
+    facts = {
+      definesLocale: 'getLocale' in prototype || 'locale' in prototype || 'language' in prototype,
+      headersGetter: getterOf(prototype, 'headers'),
+    };
+    factsByPrototype.set(prototype, facts);
   }
-  return defines;
+  return facts;
+}
+
+function getterOf(object: object, name: string): ((this: unknown) => unknown) | undefined {
+  for (let holder: object | null = object; holder !== null; holder = Object.getPrototypeOf(holder)) {
+    const descriptor = Object.getOwnPropertyDescriptor(holder, name);
+    if (descriptor !== undefined) return descriptor.get;
+  }
+  return undefined;
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { htmlSafeJson, normaliseNonce } from '../src/html-safe.js';
 
 describe('HTML-safe JSON', () => {
@@ -15,14 +16,50 @@ describe('HTML-safe JSON', () => {
 });
 
 describe('nonce', () => {
-  it.each(['abc', 'rAnd0m+/Nonce==', 'base64url_-nonce', 'a'.repeat(256)])('accepts %s', (nonce) => {
-    expect(normaliseNonce(nonce)).toBe(nonce);
-  });
-
-  it.each(['', '"><script>', 'abc def', 'a'.repeat(257), 'abc===', 'x"', "x'", 'é', undefined, 42])(
-    'refuses %p',
+  it.each(['abc', 'rAnd0m+/Nonce==', 'base64url_-nonce', 'a'.repeat(256), `${'a'.repeat(256)}==`, 'a='])(
+    'accepts %s',
     (nonce) => {
-      expect(normaliseNonce(nonce)).toBeUndefined();
+      expect(normaliseNonce(nonce)).toBe(nonce);
     },
   );
+
+  it.each([
+    '',
+    '=',
+    '==',
+    'a=b',
+    '"><script>',
+    'abc def',
+    'a'.repeat(257),
+    `${'a'.repeat(257)}=`,
+    'abc===',
+    'x"',
+    "x'",
+    'é',
+    'a\u0100',
+    'a\0',
+    undefined,
+    42,
+  ])('refuses %p', (nonce) => {
+    expect(normaliseNonce(nonce)).toBeUndefined();
+  });
+
+  it('agrees with the base64 pattern it implements', () => {
+    const pattern = /^[A-Za-z0-9+/_-]{1,256}={0,2}$/;
+    const characters = fc.constantFrom(...'aZ09+/_-=="<> \u00e9\u0100\0'.split(''));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.array(characters, { maxLength: 12 }).map((parts) => parts.join('')),
+          fc
+            .tuple(fc.integer({ min: 250, max: 260 }), fc.array(characters, { maxLength: 3 }))
+            .map(([length, tail]) => 'a'.repeat(length) + tail.join('')),
+        ),
+        (value) => {
+          expect(normaliseNonce(value)).toBe(pattern.test(value) ? value : undefined);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });

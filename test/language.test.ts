@@ -74,6 +74,35 @@ describe('language', () => {
     expect(pickLanguage(config, inherits(Object.create(withGetter) as object), response())).toBe('uk');
   });
 
+  it('reads Accept-Language through a headers getter on the prototype, as Node defines it, or from the request itself', () => {
+    const store = new WeakMap<object, Record<string, string>>();
+    const nodeLike = {
+      get headers() {
+        return store.get(this) ?? {};
+      },
+      set headers(value: Record<string, string>) {
+        store.set(this, value);
+      },
+    };
+    const first = Object.create(nodeLike) as Request;
+    first.headers = { 'accept-language': 'uk' };
+    const second = Object.create(nodeLike) as Request;
+    second.headers = { 'accept-language': 'de-DE' };
+    // The getter is found on the first request and used for the next ones with the same prototype.
+    expect(pickLanguage(config, first, response())).toBe('uk');
+    expect(pickLanguage(config, second, response())).toBe('de');
+    // A middleware replacing the headers goes through the setter and is seen.
+    second.headers = { 'accept-language': 'uk' };
+    expect(pickLanguage(config, second, response())).toBe('uk');
+    // Own headers on a request with that prototype win over the getter.
+    const own = Object.create(nodeLike) as Request;
+    Object.defineProperty(own, 'headers', { value: { 'accept-language': 'de' } });
+    expect(pickLanguage(config, own, response())).toBe('de');
+    // No headers at all: the default.
+    expect(pickLanguage(config, Object.create(null) as Request, response())).toBe('en');
+    expect(pickLanguage(config, request(undefined, { headers: undefined }), response())).toBe('en');
+  });
+
   it('falls back to defaultLanguage for an invalid locale instead of guessing', () => {
     expect(pickLanguage(config, request({ 'accept-language': 'de' }, { language: 'fr' }), response())).toBe(
       'en',
