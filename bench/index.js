@@ -7,6 +7,8 @@ import { scriptElements, tokenPath } from './fixtures.js';
 import { median, medianInterval, pad, percentile, verdict } from './stats.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 30);
+const processes = Number(process.env.BENCH_PROCESSES ?? 10);
+const roundsPerProcess = Math.ceil(rounds / processes);
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const sequentialTokenRequests = 2000;
@@ -53,16 +55,33 @@ async function load(
 }
 
 /**
- * Loads every site once per round, in an order that reverses each round (so a drifting machine hurts all
- * alike), after a warm-up of each. Returns each site's rounds.
+ * Starts `processes` fresh site processes one after another with `start()`, which resolves to `{ sites, stop }`.
+ * In each, loads every site once for a warm-up, then once per round, in an order that reverses each round (so a
+ * drifting machine hurts all alike). Returns each site's rounds, from all processes.
+ *
+ * A Node process is a draw of its own. Two copies of the very same site, each in a process of its own, measured
+ * 0.99 to 1.13 of each other over six pairs of processes; so the sites of a comparison share a process. Even
+ * then, one process can favour one site: a page comparison run as 30 rounds in a single process came out
+ * anywhere from 0.938 to 0.992 from one run to the next. Hence several processes, fewer rounds in each.
  */
-async function interleaved(sites, request, { duration = seconds, connections: c = connections } = {}) {
-  const names = Object.keys(sites);
-  for (const name of names) await load(sites[name], { ...request, duration: 1, connections: c });
-  const results = Object.fromEntries(names.map((name) => [name, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-      results[name].push(await load(sites[name], { ...request, duration, connections: c }));
+async function interleaved(start, request, { duration = seconds, connections: c = connections } = {}) {
+  const results = {};
+  let round = 0;
+  for (let started = 0; started < processes; started++) {
+    const { sites, stop } = await start();
+    try {
+      const names = Object.keys(sites);
+      for (const name of names) {
+        results[name] ??= [];
+        await load(sites[name], { ...request, duration: 1, connections: c });
+      }
+      for (let local = 0; local < roundsPerProcess; local++, round++) {
+        for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+          results[name].push(await load(sites[name], { ...request, duration, connections: c }));
+        }
+      }
+    } finally {
+      await stop();
     }
   }
   return results;
@@ -86,12 +105,17 @@ function compare(results, a, b) {
   };
 }
 
+/** Two variants side by side, each time in fresh processes: `a` against `b`. */
 async function sideBySide(a, b, request, options) {
-  return compare(await interleaved({ a, b }, request, options), 'a', 'b');
+  const start = async () => {
+    const { sites, stop } = await startSites([a, b]);
+    return { sites: { a: sites[a], b: sites[b] }, stop };
+  };
+  return compare(await interleaved(start, request, options), 'a', 'b');
 }
 
 function describeRatios(result) {
-  const [low, high] = medianInterval(result.throughputRatios);
+  const [low, high] = medianInterval(result.throughputRatios, { groupSize: roundsPerProcess });
   return (
     `(90% interval ${low.toFixed(3)}-${high.toFixed(3)}; ` +
     `${result.rps.a.toFixed(0)} vs ${result.rps.b.toFixed(0)} req/s; ` +
@@ -116,14 +140,19 @@ function report(name, figure, target, passed, detail) {
 
 console.log(
   `machine: ${cpus().length} CPUs (${cpus()[0]?.model}), node ${process.version}; ` +
-    `${rounds} rounds x ${seconds} s per side, ${connections} connections\n`,
+    `${processes} site processes x ${roundsPerProcess} rounds x ${seconds} s per side, ${connections} connections\n`,
 );
 
+// Requests and resolveContact calls per variant, summed over every site process that ran it.
+const tally = {};
+
 /**
- * Starts the given site variants in one process (see site-server.js) against `upstreamUrl`. Each variant gets
- * a handle with its `url` and `ask(type)`, which asks the process about that variant.
+ * Starts the given site variants in one process (see site-server.js) against the upstream, so that what slows or
+ * speeds up a whole process (see `interleaved`) falls on every variant of a comparison alike. Each variant gets a
+ * handle with its `url` and `ask(type, value)`. `stop()` adds the variants' counts to `tally`, then ends the
+ * process.
  */
-async function startSites(variants, upstreamUrl) {
+async function startSites(variants, upstreamUrl = upstream.url) {
   const child = await startProcess('./site-server.js', [
     '--variants',
     variants.join(','),
@@ -133,54 +162,81 @@ async function startSites(variants, upstreamUrl) {
   const sites = Object.fromEntries(
     variants.map((variant) => [
       variant,
-      { url: child.urls[variant], ask: (type) => child.ask(type, variant) },
+      { url: child.urls[variant], ask: (type, value) => child.ask(type, value ?? variant) },
     ]),
   );
-  return { sites, stop: child.stop, setFloorEmbed: (embed) => child.ask('floorEmbed', embed) };
+  const stop = async () => {
+    try {
+      for (const variant of variants) {
+        const { requests, resolveContactCalls } = await sites[variant].ask('counts');
+        tally[variant] ??= { requests: 0, resolveContactCalls: 0 };
+        tally[variant].requests += requests;
+        tally[variant].resolveContactCalls += resolveContactCalls;
+      }
+    } finally {
+      await child.stop();
+    }
+  };
+  return { sites, stop };
 }
 
 const upstream = await startProcess('./upstream-server.js');
-const pages = await startSites(
-  ['page-with-middleware', 'page-floor', 'page-without-middleware'],
-  upstream.url,
-);
-const withInbox = pages.sites['page-with-middleware'];
-const floorPage = pages.sites['page-floor'];
-const withoutInbox = pages.sites['page-without-middleware'];
+const pageVariants = ['page-with-middleware', 'page-floor', 'page-without-middleware'];
 
 try {
   // The embed, nonce included: what the middleware adds to a signed-in page, and nothing else.
-  const withPage = await fetchPage(withInbox, signedIn.headers);
-  const withoutPage = await fetchPage(withoutInbox, signedIn.headers);
-  const [embed, ...extra] = scriptElements(withPage);
-  if (embed === undefined || extra.length > 0 || !/^<script nonce="[A-Za-z0-9+/]{22}==">/.test(embed)) {
-    throw new Error('the signed-in page must carry exactly one embed, with a nonce');
+  const probe = await startSites(pageVariants);
+  let embed;
+  try {
+    const withInbox = probe.sites['page-with-middleware'];
+    const withoutInbox = probe.sites['page-without-middleware'];
+    const withPage = await fetchPage(withInbox, signedIn.headers);
+    const withoutPage = await fetchPage(withoutInbox, signedIn.headers);
+    const [found, ...extra] = scriptElements(withPage);
+    if (found === undefined || extra.length > 0 || !/^<script nonce="[A-Za-z0-9+/]{22}==">/.test(found)) {
+      throw new Error('the signed-in page must carry exactly one embed, with a nonce');
+    }
+    if (
+      withPage.replace(found, '') !== withoutPage ||
+      (await fetchPage(withInbox, anonymous.headers)) !== (await fetchPage(withoutInbox, anonymous.headers))
+    ) {
+      throw new Error('the pages with and without the middleware must differ by the embed alone');
+    }
+    embed = found;
+    const embedBytes = Buffer.byteLength(embed);
+    report(
+      'embed bytes per signed-in page, nonce included',
+      `${embedBytes} B`,
+      '<= 1200 B',
+      embedBytes <= 1200,
+      `(page: ${Buffer.byteLength(withoutPage)} B without, ${Buffer.byteLength(withPage)} B with)`,
+    );
+  } finally {
+    await probe.stop();
   }
-  if (
-    withPage.replace(embed, '') !== withoutPage ||
-    (await fetchPage(withInbox, anonymous.headers)) !== (await fetchPage(withoutInbox, anonymous.headers))
-  ) {
-    throw new Error('the pages with and without the middleware must differ by the embed alone');
-  }
-  const embedBytes = Buffer.byteLength(embed);
-  report(
-    'embed bytes per signed-in page, nonce included',
-    `${embedBytes} B`,
-    '<= 1200 B',
-    embedBytes <= 1200,
-    `(page: ${Buffer.byteLength(withoutPage)} B without, ${Buffer.byteLength(withPage)} B with)`,
-  );
 
   // The floor: a middleware that hands the template the same embed without doing anything, i.e. what one more
   // Express layer and ~750 more bytes per page cost, whoever renders them.
-  await pages.setFloorEmbed(embed);
-  if (Buffer.byteLength(await fetchPage(floorPage, signedIn.headers)) !== Buffer.byteLength(withPage)) {
-    throw new Error('the floor page must be as long as the page with the middleware');
-  }
-  const signedInRounds = await interleaved(
-    { with: withInbox, floor: floorPage, without: withoutInbox },
-    signedIn,
-  );
+  const startPages = async () => {
+    const pages = await startSites(pageVariants);
+    await pages.sites['page-floor'].ask('floorEmbed', embed);
+    const floorPage = await fetchPage(pages.sites['page-floor'], signedIn.headers);
+    const withPage = await fetchPage(pages.sites['page-with-middleware'], signedIn.headers);
+    if (Buffer.byteLength(floorPage) !== Buffer.byteLength(withPage)) {
+      await pages.stop();
+      throw new Error('the floor page must be as long as the page with the middleware');
+    }
+    const { sites } = pages;
+    return {
+      sites: {
+        with: sites['page-with-middleware'],
+        floor: sites['page-floor'],
+        without: sites['page-without-middleware'],
+      },
+      stop: pages.stop,
+    };
+  };
+  const signedInRounds = await interleaved(startPages, signedIn);
   const signedInResult = compare(signedInRounds, 'with', 'without');
   report(
     'page, signed-in: with / without middleware',
@@ -196,7 +252,7 @@ try {
     const result = compare(signedInRounds, a, b);
     report(name, `${result.throughput.toFixed(3)}x`, '(see above)', undefined, describeRatios(result));
   }
-  const anonymousResult = await sideBySide(withInbox, withoutInbox, anonymous);
+  const anonymousResult = await sideBySide('page-with-middleware', 'page-without-middleware', anonymous);
   report(
     'page, anonymous: with / without middleware',
     `${anonymousResult.throughput.toFixed(3)}x`,
@@ -205,49 +261,42 @@ try {
     describeRatios(anonymousResult),
   );
 
-  const tokenSites = await startSites(['token-route', 'token-bare'], upstream.url);
-  const route = tokenSites.sites['token-route'];
-  const bare = tokenSites.sites['token-bare'];
-  try {
-    const result = await sideBySide(route, bare, tokenRequest);
-    report(
-      `token route / bare got route (${connections} conn.)`,
-      `${result.throughput.toFixed(3)}x`,
-      '>= 0.90',
-      result.throughput >= 0.9,
-      describeRatios(result),
-    );
+  const tokenResult = await sideBySide('token-route', 'token-bare', tokenRequest);
+  report(
+    `token route / bare got route (${connections} conn.)`,
+    `${tokenResult.throughput.toFixed(3)}x`,
+    '>= 0.90',
+    tokenResult.throughput >= 0.9,
+    describeRatios(tokenResult),
+  );
 
-    // One request at a time: the difference of the medians is the route's own latency.
-    const sequential = await sideBySide(route, bare, tokenRequest, { connections: 1 });
-    const routeLatencies = sequential.a.flatMap((r) => r.latencies).sort((x, y) => x - y);
-    const bareLatencies = sequential.b.flatMap((r) => r.latencies).sort((x, y) => x - y);
-    const added = percentile(routeLatencies, 0.5) - percentile(bareLatencies, 0.5);
-    report(
-      'token route added median latency (1 conn.)',
-      `${added.toFixed(3)} ms`,
-      '<= 0.5 ms',
-      added <= 0.5,
-      `(p50 ${percentile(routeLatencies, 0.5).toFixed(3)} vs ${percentile(bareLatencies, 0.5).toFixed(3)} ms, ` +
-        `p99 ${percentile(routeLatencies, 0.99).toFixed(3)} vs ${percentile(bareLatencies, 0.99).toFixed(3)} ms, ` +
-        `${routeLatencies.length} + ${bareLatencies.length} requests)`,
-    );
+  // One request at a time: the difference of the medians is the route's own latency.
+  const sequential = await sideBySide('token-route', 'token-bare', tokenRequest, { connections: 1 });
+  const routeLatencies = sequential.a.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  const bareLatencies = sequential.b.flatMap((r) => r.latencies).sort((x, y) => x - y);
+  const added = percentile(routeLatencies, 0.5) - percentile(bareLatencies, 0.5);
+  report(
+    'token route added median latency (1 conn.)',
+    `${added.toFixed(3)} ms`,
+    '<= 0.5 ms',
+    added <= 0.5,
+    `(p50 ${percentile(routeLatencies, 0.5).toFixed(3)} vs ${percentile(bareLatencies, 0.5).toFixed(3)} ms, ` +
+      `p99 ${percentile(routeLatencies, 0.99).toFixed(3)} vs ${percentile(bareLatencies, 0.99).toFixed(3)} ms, ` +
+      `${routeLatencies.length} + ${bareLatencies.length} requests)`,
+  );
 
-    for (const [name, site] of [
-      ['resolveContact calls per page request', withInbox],
-      ['resolveContact calls per token request', route],
-    ]) {
-      const { resolveContactCalls, requests } = await site.ask('counts');
-      report(
-        name,
-        (resolveContactCalls / requests).toFixed(4),
-        '== 1',
-        resolveContactCalls === requests,
-        `(${resolveContactCalls} calls, ${requests} requests)`,
-      );
-    }
-  } finally {
-    await tokenSites.stop();
+  for (const [name, variant] of [
+    ['resolveContact calls per page request', 'page-with-middleware'],
+    ['resolveContact calls per token request', 'token-route'],
+  ]) {
+    const { resolveContactCalls, requests } = tally[variant];
+    report(
+      name,
+      (resolveContactCalls / requests).toFixed(4),
+      '== 1',
+      resolveContactCalls === requests,
+      `(${resolveContactCalls} calls, ${requests} requests)`,
+    );
   }
 
   // Keep-alive: a fresh site and upstream each, 2,000 token requests one after another.
@@ -272,7 +321,6 @@ try {
     }
   }
 } finally {
-  await pages.stop();
   await upstream.stop();
 }
 

@@ -21,10 +21,12 @@ export function pad(text, width) {
 }
 
 /**
- * How far the median of `values` could move with other rounds like these: the 5th and 95th percentiles of
- * the medians of `resamples` bootstrap resamples. Seeded, so a run's figures can be reproduced from its rounds.
+ * How far the median of `values` could move with other rounds like these: the 5th and 95th percentiles of the
+ * medians of `resamples` bootstrap resamples. `groupSize` consecutive values came from one process and are drawn
+ * together, since rounds of one process are not independent of each other. Seeded, so a run's figures can be
+ * reproduced from its rounds.
  */
-export function medianInterval(values, { resamples = 4000, seed = 1 } = {}) {
+export function medianInterval(values, { groupSize = 1, resamples = 4000, seed = 1 } = {}) {
   let state = seed >>> 0 || 1;
   const random = () => {
     // xorshift32: enough for resampling, and the same on every machine.
@@ -33,9 +35,12 @@ export function medianInterval(values, { resamples = 4000, seed = 1 } = {}) {
     state ^= state << 5;
     return (state >>> 0) / 2 ** 32;
   };
+  const groups = [];
+  for (let start = 0; start < values.length; start += groupSize)
+    groups.push(values.slice(start, start + groupSize));
   const medians = [];
   for (let resample = 0; resample < resamples; resample++) {
-    medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+    medians.push(median(groups.flatMap(() => groups[Math.floor(random() * groups.length)])));
   }
   medians.sort((a, b) => a - b);
   return [percentile(medians, 0.05), percentile(medians, 0.95)];
