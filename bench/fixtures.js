@@ -11,6 +11,17 @@ export const contacts = {
   invalid: { email: 'not an e-mail address' },
 };
 
+/**
+ * What a browser sends with every page request besides its cookies. The embed reads Accept-Language, so a
+ * page request without it would leave out part of the embed's work.
+ */
+export const browserHeaders = {
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'accept-language': 'uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7',
+  'user-agent':
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
+};
+
 /** The `<script>` elements of a page, in order. */
 export function scriptElements(html) {
   return html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? [];

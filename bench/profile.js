@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
-import { scriptElements, tokenPath } from './fixtures.js';
+import { browserHeaders, scriptElements, tokenPath } from './fixtures.js';
 
 const [variant = 'page-with-middleware', seconds = '10'] = process.argv.slice(2);
 const directory = new URL(`../.tmp/profiles/${variant}/`, import.meta.url).pathname;
@@ -20,7 +20,7 @@ const child = await startProcess(
     execArgv: ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${directory}`],
   },
 );
-const headers = { cookie: 'sid=known' };
+const headers = { ...browserHeaders, cookie: 'sid=known' };
 if (variant === 'page-floor') {
   const page = await (await fetch(`${child.urls['page-with-middleware']}/page`, { headers })).text();
   await child.ask('floorEmbed', scriptElements(page)[0]);

@@ -14,9 +14,30 @@ export function normaliseLanguage(tag: unknown, allowed: ReadonlySet<string>): s
   return primary !== undefined && allowed.has(primary) ? primary : undefined;
 }
 
+// Browsers send the same few Accept-Language values over and over, and reading one takes a microsecond or
+// more: the answers are kept per set of allowed languages, for short headers, the oldest dropped first.
+const answersByLanguages = new WeakMap<ReadonlySet<string>, Map<string, string | null>>();
+const maxAnswers = 256;
+const maxKeptHeaderLength = 256;
+
 /** The allowed language the visitor prefers most, by `Accept-Language` q-values; `undefined` if none. */
 export function negotiateLanguage(header: unknown, allowed: ReadonlySet<string>): string | undefined {
   if (typeof header !== 'string' || header.length === 0 || header.length > maxHeaderLength) return undefined;
+  if (header.length > maxKeptHeaderLength) return readAcceptLanguage(header, allowed);
+  let answers = answersByLanguages.get(allowed);
+  if (answers === undefined) {
+    answers = new Map();
+    answersByLanguages.set(allowed, answers);
+  }
+  const known = answers.get(header);
+  if (known !== undefined) return known ?? undefined;
+  const language = readAcceptLanguage(header, allowed);
+  if (answers.size >= maxAnswers) answers.delete(answers.keys().next().value as string);
+  answers.set(header, language ?? null);
+  return language;
+}
+
+function readAcceptLanguage(header: string, allowed: ReadonlySet<string>): string | undefined {
   let best: string | undefined;
   let bestQuality = 0;
   const entries = header.split(',', maxHeaderEntries);

@@ -71,6 +71,19 @@ export function retenoInbox(
     };
   };
 
+  const attachEmbed = (req: Request, res: Response, next: NextFunction, contact: unknown): void => {
+    const check = checkContact(contact);
+    if (check.kind === 'valid') {
+      res.locals.retenoInbox = embedFor(req, res, true);
+    } else {
+      if (check.kind === 'invalid') {
+        log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
+      }
+      if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
+    }
+    next();
+  };
+
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Most URLs do not start with tokenPath: they skip Express's req.path getter. An absolute-form target
     // ('http://host/path') still goes through it.
@@ -91,24 +104,12 @@ export function retenoInbox(
       next();
       return;
     }
-    const attachEmbed = (value: unknown) => {
-      const check = checkContact(value);
-      if (check.kind === 'valid') {
-        res.locals.retenoInbox = embedFor(req, res, true);
-      } else {
-        if (check.kind === 'invalid') {
-          log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
-        }
-        if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
-      }
-      next();
-    };
     // A synchronous answer is handled at once: no extra tick for the common case of a session lookup.
     if (isPromiseLike(resolved)) {
       // A throwing logger must not become an unhandled rejection.
-      resolved.then(attachEmbed, next).then(undefined, next);
+      resolved.then((value) => attachEmbed(req, res, next, value), next).then(undefined, next);
     } else {
-      attachEmbed(resolved);
+      attachEmbed(req, res, next, resolved);
     }
   };
 }

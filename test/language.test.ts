@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import fc from 'fast-check';
 import { iso6391Codes } from '../src/iso-639-1.js';
 import { negotiateLanguage, normaliseLanguage, pickLanguage } from '../src/language.js';
 
@@ -40,6 +41,46 @@ describe('language', () => {
     expect(negotiateLanguage('fr, es', some)).toBeUndefined();
     expect(negotiateLanguage(`en,${'x'.repeat(5000)}`, some)).toBeUndefined();
     expect(negotiateLanguage('', some)).toBeUndefined();
+  });
+
+  it('answers a repeated Accept-Language as it answered it the first time', () => {
+    const tag = fc.constantFrom('en', 'en-US', 'uk', 'uk-UA', 'de', 'fr', 'pt_BR', '*', 'x', '');
+    const quality = fc.constantFrom('', ';q=1', ';q=0.9', ';q=0', ';q=0.500', ';q=2', '; q = 0.7');
+    const header = fc.oneof(
+      fc
+        .array(
+          fc.tuple(tag, quality).map(([t, q]) => t + q),
+          { maxLength: 6 },
+        )
+        .map((entries) => entries.join(',')),
+      fc.string({ maxLength: 300 }),
+    );
+    const languageSets = [some, new Set(['fr', 'de']), all];
+    fc.assert(
+      fc.property(header, fc.constantFrom(...languageSets), (value, allowed) => {
+        const first = negotiateLanguage(value, allowed);
+        expect(negotiateLanguage(value, allowed)).toBe(first);
+        // A set of its own has nothing remembered yet.
+        expect(negotiateLanguage(value, new Set(allowed))).toBe(first);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('remembers answers per set of allowed languages, and still answers after many headers', () => {
+    const frenchFirst = new Set(['fr', 'de']);
+    const germanOnly = new Set(['de']);
+    expect(negotiateLanguage('fr,de;q=0.9', frenchFirst)).toBe('fr');
+    expect(negotiateLanguage('fr,de;q=0.9', germanOnly)).toBe('de');
+    expect(negotiateLanguage('fr,de;q=0.9', frenchFirst)).toBe('fr');
+    for (let index = 0; index < 1000; index++) {
+      expect(negotiateLanguage(`x-${index},de;q=0.${index % 10}`, germanOnly)).toBe(
+        index % 10 ? 'de' : undefined,
+      );
+    }
+    expect(negotiateLanguage('fr,de;q=0.9', germanOnly)).toBe('de');
+    expect(negotiateLanguage('es', germanOnly)).toBeUndefined();
+    expect(negotiateLanguage('es', germanOnly)).toBeUndefined();
   });
 
   const config = { language: undefined, languages: some, defaultLanguage: 'en' };
