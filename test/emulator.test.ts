@@ -153,6 +153,8 @@ describe('createRetenoEmulator options', () => {
     ['a port out of range', { apiKey, scriptId, port: 70000 }, /port/],
     ['a contact without fields', { apiKey, scriptId, contacts: [{ email: '' }] }, /contacts\[0\]/],
     ['a poll interval below 100 ms', { apiKey, scriptId, pollIntervalMs: 10 }, /pollIntervalMs/],
+    ['a negative log size', { apiKey, scriptId, maxLoggedRequests: -1 }, /maxLoggedRequests/],
+    ['a fractional log size', { apiKey, scriptId, maxLoggedRequests: 1.5 }, /maxLoggedRequests/],
     ['an origin with a path', { apiKey, scriptId, corsOrigins: ['http://localhost:3000/'] }, /did you mean/],
     ['an empty bell selector', { apiKey, scriptId, bellSelector: ' ' }, /bellSelector/],
   ])('refuses %s with a clear error', async (_name, options, message) => {
@@ -842,6 +844,25 @@ describe('requests log', () => {
     expect(emulator.requests).toEqual([]);
     await postToken(emulator, anna);
     expect(emulator.requests.map((entry) => entry.status)).toEqual([200]);
+  });
+});
+
+describe('requests log size', () => {
+  it('keeps the newest maxLoggedRequests requests, oldest first', async () => {
+    const emulator = await startEmulator({ maxLoggedRequests: 3 });
+    for (let index = 0; index < 5; index++) {
+      expect((await fetch(`${emulator.url}/scripts/${scriptId}.js?n=${index}`)).status).toBe(200);
+    }
+    expect(emulator.requests.map((entry) => entry.query.n)).toEqual(['2', '3', '4']);
+    emulator.clearRequests();
+    await fetch(`${emulator.url}/scripts/${scriptId}.js?n=5`);
+    expect(emulator.requests.map((entry) => entry.query.n)).toEqual(['5']);
+  });
+
+  it('keeps no log with 0, and still answers', async () => {
+    const emulator = await startEmulator({ maxLoggedRequests: 0 });
+    expect(await tokenFor(emulator, anna)).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(emulator.requests).toEqual([]);
   });
 });
 

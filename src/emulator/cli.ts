@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   }
 
   const { options } = command;
-  const emulator = await createRetenoEmulator(options);
+  // Nothing reads the request log of a stand-alone emulator, so it keeps none.
+  const emulator = await createRetenoEmulator({ ...options, maxLoggedRequests: 0 });
   for (const contact of options.contacts ?? []) {
     emulator.pushMessage(contact, {
       title: 'Welcome to the Reteno emulator',

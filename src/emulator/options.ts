@@ -11,6 +11,7 @@ export interface EmulatorConfig {
   contacts: ContactKey[];
   bellSelector: string | null;
   pollIntervalMs: number;
+  maxLoggedRequests: number;
   /** `null`: reflect any `Origin`. */
   corsOrigins: ReadonlySet<string> | null;
 }
@@ -25,6 +26,7 @@ const optionNames: Record<keyof RetenoEmulatorOptions, true> = {
   contacts: true,
   bellSelector: true,
   pollIntervalMs: true,
+  maxLoggedRequests: true,
   corsOrigins: true,
 };
 
@@ -46,6 +48,7 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     contacts = [],
     bellSelector,
     pollIntervalMs = 5000,
+    maxLoggedRequests = 10_000,
     corsOrigins,
   } = options;
 
@@ -77,6 +80,11 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
       `\`pollIntervalMs\` must be an integer of at least ${minPollIntervalMs} (received ${JSON.stringify(pollIntervalMs)})`,
     );
   }
+  if (!Number.isInteger(maxLoggedRequests) || maxLoggedRequests < 0) {
+    invalid(
+      `\`maxLoggedRequests\` must be an integer of at least 0, 0 to keep no log (received ${JSON.stringify(maxLoggedRequests)})`,
+    );
+  }
   if (corsOrigins !== undefined && !Array.isArray(corsOrigins)) {
     invalid(
       '`corsOrigins` must be an array of origins like ["http://localhost:3000"], or absent to reflect any origin',
@@ -90,6 +98,7 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     contacts: contactKeys,
     bellSelector: bellSelector ?? null,
     pollIntervalMs,
+    maxLoggedRequests,
     corsOrigins: corsOrigins === undefined ? null : new Set(corsOrigins.map(parseOrigin)),
   };
 }

@@ -92,7 +92,10 @@ export class EmulatorServer {
       status: null,
       at: Date.now(),
     };
-    this.#log.push(entry);
+    if (this.#config.maxLoggedRequests > 0) {
+      this.#log.push(entry);
+      if (this.#log.length > this.#config.maxLoggedRequests) this.#log.shift();
+    }
     const respond = (reply: Reply) => {
       entry.status = reply.status;
       sendReply(response, reply);

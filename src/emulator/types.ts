@@ -41,6 +41,12 @@ export interface RetenoEmulatorOptions {
    */
   pollIntervalMs?: number;
   /**
+   * How many requests `requests` keeps. When it is full, the oldest entry is dropped for each new one; 0 keeps
+   * none.
+   * @default 10000
+   */
+  maxLoggedRequests?: number;
+  /**
    * Origins allowed to call the App Inbox API from a browser. When absent, the request's `Origin` is reflected,
    * so any local site works.
    * @example ['http://localhost:3000']
@@ -138,7 +144,10 @@ export interface LoggedRequest {
 export interface RetenoEmulator {
   /** Base URL, without a trailing slash. @example 'http://127.0.0.1:40123' */
   readonly url: string;
-  /** Every request received since start or the last `clearRequests()`, oldest first. */
+  /**
+   * The requests received since start or the last `clearRequests()`, oldest first: the newest
+   * `maxLoggedRequests` of them.
+   */
   readonly requests: readonly LoggedRequest[];
   /** Makes a contact known. A contact that shares a field with a known one adds its other fields to it. */
   addContact(contact: Contact): void;
