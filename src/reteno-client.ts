@@ -26,8 +26,8 @@ interface RequestState {
   /** When the whole request, retries included, must have ended (epoch ms). */
   deadline: number;
   attempts: number;
-  /** Why the request was cancelled, if it was. */
-  cancelled?: 'deadline' | 'oversize';
+  /** Whether the deadline timer cancelled the request. */
+  timedOut: boolean;
 }
 
 /**
@@ -75,19 +75,16 @@ export function createRetenoClient(settings: {
   });
 
   return async function requestContactToken(contact) {
-    const state: RequestState = { deadline: Date.now() + timeout, attempts: 0 };
+    const state: RequestState = { deadline: Date.now() + timeout, attempts: 0, timedOut: false };
     const request = client.post<unknown>(tokenEndpoint, { json: contact, context: { state } });
     // A plain timer and cancel() rather than an AbortSignal: same effect, a fraction of the cost per request.
     const timer = setTimeout(() => {
-      state.cancelled = 'deadline';
+      state.timedOut = true;
       request.cancel();
     }, timeout);
     // A token answer is tiny; a huge body is not Reteno and is not worth reading.
     request.on('downloadProgress', ({ transferred }) => {
-      if (transferred > maxBodyBytes) {
-        state.cancelled = 'oversize';
-        request.cancel();
-      }
+      if (transferred > maxBodyBytes) request.cancel();
     });
     try {
       const { body } = await request;
@@ -97,7 +94,7 @@ export function createRetenoClient(settings: {
       }
       return token === '' ? { kind: 'not-found' } : { kind: 'token', token };
     } catch (error) {
-      if (state.cancelled === 'deadline') return { kind: 'timeout', attempts: state.attempts };
+      if (state.timedOut) return { kind: 'timeout', attempts: state.attempts };
       return outcomeOf(error as RequestError, state.attempts);
     } finally {
       clearTimeout(timer);
