@@ -22,6 +22,12 @@ export const browserHeaders = {
     'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
 };
 
+/** A page request of the signed-in contact `known`: a browser's headers and the session cookie. */
+export const signedInHeaders = { ...browserHeaders, cookie: 'sid=known' };
+
+/** A token request as the embed sends it, for the contact `known`. */
+export const tokenRequestHeaders = { cookie: 'sid=known', 'x-reteno-inbox': '1' };
+
 /** The `<script>` elements of a page, in order. */
 export function scriptElements(html) {
   return html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? [];

@@ -3,7 +3,13 @@
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
-import { browserHeaders, scriptElements, tokenPath } from './fixtures.js';
+import {
+  browserHeaders,
+  scriptElements,
+  signedInHeaders,
+  tokenPath,
+  tokenRequestHeaders,
+} from './fixtures.js';
 import { median, medianInterval, pad, percentile, verdict } from './stats.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 30);
@@ -13,12 +19,12 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const sequentialTokenRequests = 2000;
 
-const signedIn = { headers: { ...browserHeaders, cookie: 'sid=known' } };
+const signedIn = { headers: signedInHeaders };
 const anonymous = { headers: browserHeaders };
 const tokenRequest = {
   method: 'POST',
   path: tokenPath,
-  headers: { cookie: 'sid=known', 'x-reteno-inbox': '1' },
+  headers: tokenRequestHeaders,
 };
 
 /**

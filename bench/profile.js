@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { startProcess } from './child-process.js';
-import { browserHeaders, scriptElements, tokenPath } from './fixtures.js';
+import { scriptElements, signedInHeaders, tokenPath, tokenRequestHeaders } from './fixtures.js';
 
 const [variant = 'page-with-middleware', seconds = '10'] = process.argv.slice(2);
 const directory = new URL(`../.tmp/profiles/${variant}/`, import.meta.url).pathname;
@@ -20,9 +20,10 @@ const child = await startProcess(
     execArgv: ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${directory}`],
   },
 );
-const headers = { ...browserHeaders, cookie: 'sid=known' };
 if (variant === 'page-floor') {
-  const page = await (await fetch(`${child.urls['page-with-middleware']}/page`, { headers })).text();
+  const page = await (
+    await fetch(`${child.urls['page-with-middleware']}/page`, { headers: signedInHeaders })
+  ).text();
   await child.ask('floorEmbed', scriptElements(page)[0]);
 }
 const token = variant.startsWith('token');
@@ -30,7 +31,7 @@ try {
   const result = await autocannon({
     url: `${child.urls[variant]}${token ? tokenPath : '/page'}`,
     method: token ? 'POST' : 'GET',
-    headers: { ...headers, ...(token ? { 'x-reteno-inbox': '1' } : {}) },
+    headers: token ? tokenRequestHeaders : signedInHeaders,
     connections: 10,
     duration: Number(seconds),
   });

@@ -3,7 +3,7 @@
 // the site's memory, and fails unless every answer is one the token route documents.
 import { cpus } from 'node:os';
 import { startProcess } from './child-process.js';
-import { tokenPath } from './fixtures.js';
+import { tokenPath, tokenRequestHeaders } from './fixtures.js';
 import { pad, percentile } from './stats.js';
 
 const total = Number(process.env.SOAK_REQUESTS ?? 20_000);
@@ -64,7 +64,7 @@ async function worker() {
     try {
       const response = await fetch(url, {
         method: 'POST',
-        headers: { cookie: 'sid=known', 'x-reteno-inbox': '1' },
+        headers: tokenRequestHeaders,
       });
       const text = await response.text();
       latencies.push(performance.now() - started);
