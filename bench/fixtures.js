@@ -28,7 +28,14 @@ export const signedInHeaders = { ...browserHeaders, cookie: 'sid=known' };
 /** A token request as the embed sends it, for the contact `known`. */
 export const tokenRequestHeaders = { cookie: 'sid=known', 'x-reteno-inbox': '1' };
 
-/** The `<script>` elements of a page, in order. */
-export function scriptElements(html) {
-  return html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? [];
+/** The embed's `<script>` elements in a page (those with Reteno's init call), in order. */
+export function embedElements(html) {
+  return (html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? []).filter((element) =>
+    element.includes("eS('init'"),
+  );
+}
+
+/** A page with every CSP nonce blanked, so that two responses of one page compare equal. */
+export function withoutNonces(html) {
+  return html.replace(/ nonce="[^"]*"/g, ' nonce=""');
 }
