@@ -37,7 +37,7 @@ process.on('unhandledRejection', () => {
  * With EJS's own cache, the sites of a process would share one template function, and so V8's optimized code
  * for it: code specialised on one site's helper deoptimizes on every page of another, and `--trace-deopt` showed
  * some processes stuck in that loop (over 900 deoptimizations of one on-stack-replacement code), slowing one site
- * by up to 10%. A leading comment makes each site's source text its own, so no compilation cache can hand two
+ * by about 11%. A leading comment makes each site's source text its own, so no compilation cache can hand two
  * sites one function.
  */
 function ownTemplates(label) {
