@@ -132,7 +132,15 @@ const listingLocals = {
 };
 
 /** Each page's view and locals; `user` is added per request. */
-export const pages = {
+const pages = {
   shop: { view: 'shop', locals: shopLocals },
   listing: { view: 'listing', locals: listingLocals },
 };
+
+/** The page called `name` (BENCH_PAGE); throws for any other name. */
+export function pageNamed(name) {
+  if (!Object.hasOwn(pages, name)) {
+    throw new Error(`BENCH_PAGE must be one of ${Object.keys(pages).join(', ')}, not ${name}`);
+  }
+  return pages[name];
+}

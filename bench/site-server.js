@@ -1,6 +1,7 @@
 // The sites under measurement, in a process of their own. The sites of one comparison share the process, so
-// they share its JIT, heap and CPU; each compiles its own templates (see ownTemplates). Every site has the same stand-in for the site's own sign-in (a cookie
-// looked up in a Map) and the same page, so the only difference is what is being measured.
+// they share its JIT, heap and CPU; each compiles its own templates (see ownTemplates). Every site has the same
+// stand-in for the site's own sign-in (a cookie looked up in a Map) and the same page, so the only difference is
+// what is being measured.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -12,7 +13,7 @@ import { retenoInbox } from 'express-reteno-inbox';
 import got from 'got';
 import { answerParent } from './child-process.js';
 import { apiKey, contacts, scriptId, tokenPath } from './fixtures.js';
-import { pages } from './pages.js';
+import { pageNamed } from './pages.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,8 +25,7 @@ const { values: args } = parseArgs({
   },
 });
 
-const page = Object.hasOwn(pages, args.page) ? pages[args.page] : undefined;
-if (page === undefined) throw new Error(`unknown page ${args.page}; one of ${Object.keys(pages).join(', ')}`);
+const page = pageNamed(args.page);
 
 let unhandledRejections = 0;
 process.on('unhandledRejection', () => {
