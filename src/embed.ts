@@ -32,7 +32,7 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
     destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'language'],
   });
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const withInbox = splitAtSlots(
+  const [beforeNonce = '', beforeTokenUrl = '', beforeLanguage = '', end = ''] = textsAround(
     template({
       nonceAttribute: slot.nonceAttribute,
       scriptUrl,
@@ -42,7 +42,7 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
     }),
     ['nonceAttribute', 'tokenUrl', 'language'],
   );
-  const trackingOnly = splitAtSlots(
+  const [trackingBeforeNonce = '', trackingEnd = ''] = textsAround(
     template({
       nonceAttribute: slot.nonceAttribute,
       scriptUrl,
@@ -60,7 +60,7 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
 
   return function renderEmbed({ nonce, tokenUrl, language }) {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
-    if (tokenUrl === undefined) return trackingOnly({ nonceAttribute, tokenUrl: '', language: '' });
+    if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
     let languageValue = languageJson.get(language);
     if (languageValue === undefined) {
       languageValue = htmlSafeJson(language);
@@ -70,7 +70,9 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
       lastTokenUrl = tokenUrl;
       lastTokenUrlJson = htmlSafeJson(tokenUrl);
     }
-    return withInbox({ nonceAttribute, tokenUrl: lastTokenUrlJson, language: languageValue });
+    return (
+      beforeNonce + nonceAttribute + beforeTokenUrl + lastTokenUrlJson + beforeLanguage + languageValue + end
+    );
   };
 }
 
@@ -83,20 +85,12 @@ const slot: Record<SlotName, string> = {
   language: '\0language\0',
 };
 
-/** The rendered text around each slot, as a function that fills the slots in. */
-function splitAtSlots(rendered: string, expected: SlotName[]): (values: Record<SlotName, string>) => string {
+/** The rendered text before, between and after the slots, which must be the expected ones in that order. */
+function textsAround(rendered: string, expected: SlotName[]): string[] {
   const parts = rendered.split(/\0(nonceAttribute|tokenUrl|language)\0/);
-  const texts = parts.filter((_, index) => index % 2 === 0);
-  const names = parts.filter((_, index) => index % 2 === 1) as SlotName[];
+  const names = parts.filter((_, index) => index % 2 === 1);
   if (names.join() !== expected.join()) {
     throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);
   }
-  const [first = '', ...rest] = texts;
-  return (values) => {
-    let html = first;
-    for (let index = 0; index < names.length; index++) {
-      html += values[names[index] as SlotName] + rest[index];
-    }
-    return html;
-  };
+  return parts.filter((_, index) => index % 2 === 0);
 }
