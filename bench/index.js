@@ -23,6 +23,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const page = process.env.BENCH_PAGE ?? 'shop';
 pageNamed(page);
 const sequentialTokenRequests = 2000;
+// The handling-time comparison: fresh processes, and seconds of load in each after a 2 s warm-up.
+const handlingProcesses = Number(process.env.BENCH_HANDLING_PROCESSES ?? 6);
+const handlingSeconds = Number(process.env.BENCH_HANDLING_SECONDS ?? 8);
 
 const signedIn = { headers: signedInHeaders };
 const anonymous = { headers: browserHeaders };
@@ -164,7 +167,7 @@ const tally = {};
  * handle with its `url` and `ask(type, value)`. `stop()` adds the variants' counts to `tally`, then ends the
  * process.
  */
-async function startSites(variants, upstreamUrl = upstream.url) {
+async function startSites(variants, upstreamUrl = upstream.url, extraArgs = []) {
   const child = await startProcess('./site-server.js', [
     '--variants',
     variants.join(','),
@@ -172,6 +175,7 @@ async function startSites(variants, upstreamUrl = upstream.url) {
     upstreamUrl,
     '--page',
     page,
+    ...extraArgs,
   ]);
   const sites = Object.fromEntries(
     variants.map((variant) => [
@@ -192,6 +196,45 @@ async function startSites(variants, upstreamUrl = upstream.url) {
     }
   };
   return { sites, stop };
+}
+
+/**
+ * The sites of `variants` loaded all at once, one autocannon each (4 connections), in `handlingProcesses` fresh
+ * processes. Each site times the synchronous handling of its requests: everything a page does in JavaScript, from
+ * Express's first layer to res.end(). Sites loaded at the same moment share every change of the machine's speed,
+ * so the differences between them carry none of the drift between rounds that the throughput ratios do. Returns,
+ * per variant, the µs of handling per request in each process. `prepare(sites)` runs before the load.
+ */
+async function handlingTimes(variants, request, prepare) {
+  const times = Object.fromEntries(variants.map((variant) => [variant, []]));
+  const loadAll = (sites, duration) =>
+    Promise.all(
+      variants.map((variant) =>
+        autocannon({ url: `${sites[variant].url}/page`, headers: request.headers, connections: 4, duration }),
+      ),
+    );
+  for (let started = 0; started < handlingProcesses; started++) {
+    const { sites, stop } = await startSites(variants, upstream.url, ['--time-handling']);
+    try {
+      await prepare?.(sites);
+      await loadAll(sites, 2);
+      // Asked of any one site: the process answers for all of its sites, and starts counting anew.
+      await sites[variants[0]].ask('handling');
+      const results = await loadAll(sites, handlingSeconds);
+      const failed = results.reduce(
+        (sum, result) => sum + result.errors + result.timeouts + result.non2xx,
+        0,
+      );
+      if (failed > 0) throw new Error(`handling times: ${failed} requests failed`);
+      const handling = await sites[variants[0]].ask('handling');
+      for (const variant of variants) {
+        times[variant].push(handling[variant].nanoseconds / handling[variant].requests / 1000);
+      }
+    } finally {
+      await stop();
+    }
+  }
+  return times;
 }
 
 const upstream = await startProcess('./upstream-server.js');
@@ -268,6 +311,27 @@ try {
     const result = compare(signedInRounds, a, b);
     report(name, `${result.throughput.toFixed(3)}x`, '(see above)', undefined, describeRatios(result));
   }
+  // The same three pages by their handling time, each process's sites loaded at once.
+  const handling = await handlingTimes(pageVariants, signedIn, (sites) =>
+    sites['page-floor'].ask('floorEmbed', embed),
+  );
+  for (const [name, a, b] of [
+    ['page, signed-in: JS handling added, with - without', 'page-with-middleware', 'page-without-middleware'],
+    ['  of which the floor: floor - without', 'page-floor', 'page-without-middleware'],
+    ["  and the middleware's own work: with - floor", 'page-with-middleware', 'page-floor'],
+  ]) {
+    const added = handling[a].map((time, i) => time - handling[b][i]);
+    report(
+      name,
+      `${median(added).toFixed(1)} us`,
+      '(per request)',
+      undefined,
+      `(per process: ${added.map((time) => time.toFixed(1)).join(' ')}; ` +
+        `${median(handling[a]).toFixed(1)} vs ${median(handling[b]).toFixed(1)} us/req; ` +
+        `${handlingProcesses} processes x ${handlingSeconds} s, sites loaded at once)`,
+    );
+  }
+
   const anonymousResult = await sideBySide('page-with-middleware', 'page-without-middleware', anonymous);
   report(
     'page, anonymous: with / without middleware',
