@@ -53,14 +53,19 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
     ['nonceAttribute'],
   );
   // Pages repeat the same few values: serialise each once. Languages are normalised ISO 639-1 codes (at most
-  // 184 entries); token URLs come from the site's own mount paths, so only the last one is kept.
+  // 184 entries); token URLs come from the site's own mount paths, so only the last one is kept. The text after
+  // the nonce is kept for the last token URL and language, so that most pages join three strings.
   const languageJson = new Map<string, string>();
   let lastTokenUrl: string | undefined;
   let lastTokenUrlJson = '';
+  let lastLanguage: string | undefined;
+  let afterNonce = '';
 
   return function renderEmbed({ nonce, tokenUrl, language }) {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
     if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
+    if (tokenUrl === lastTokenUrl && language === lastLanguage)
+      return beforeNonce + nonceAttribute + afterNonce;
     let languageValue = languageJson.get(language);
     if (languageValue === undefined) {
       languageValue = htmlSafeJson(language);
@@ -70,9 +75,9 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
       lastTokenUrl = tokenUrl;
       lastTokenUrlJson = htmlSafeJson(tokenUrl);
     }
-    return (
-      beforeNonce + nonceAttribute + beforeTokenUrl + lastTokenUrlJson + beforeLanguage + languageValue + end
-    );
+    lastLanguage = language;
+    afterNonce = beforeTokenUrl + lastTokenUrlJson + beforeLanguage + languageValue + end;
+    return beforeNonce + nonceAttribute + afterNonce;
   };
 }
 

@@ -15,14 +15,19 @@ export function normaliseLanguage(tag: unknown, allowed: ReadonlySet<string>): s
 }
 
 // Browsers send the same few Accept-Language values over and over, and reading one takes a microsecond or
-// more: the answers are kept per set of allowed languages, for short headers, the oldest dropped first.
+// more: the answers are kept per set of allowed languages, for short headers, the oldest dropped first. The
+// last answer is also kept on its own (so one header and one set stay referenced), and checked before any map.
 const answersByLanguages = new WeakMap<ReadonlySet<string>, Map<string, string | null>>();
 const maxAnswers = 256;
 const maxKeptHeaderLength = 256;
+let lastHeader: string | undefined;
+let lastAllowed: ReadonlySet<string> | undefined;
+let lastLanguage: string | undefined;
 
 /** The allowed language the visitor prefers most, by `Accept-Language` q-values; `undefined` if none. */
 export function negotiateLanguage(header: unknown, allowed: ReadonlySet<string>): string | undefined {
   if (typeof header !== 'string' || header.length === 0 || header.length > maxHeaderLength) return undefined;
+  if (header === lastHeader && allowed === lastAllowed) return lastLanguage;
   if (header.length > maxKeptHeaderLength) return readAcceptLanguage(header, allowed);
   let answers = answersByLanguages.get(allowed);
   if (answers === undefined) {
@@ -30,10 +35,17 @@ export function negotiateLanguage(header: unknown, allowed: ReadonlySet<string>)
     answersByLanguages.set(allowed, answers);
   }
   const known = answers.get(header);
-  if (known !== undefined) return known ?? undefined;
-  const language = readAcceptLanguage(header, allowed);
-  if (answers.size >= maxAnswers) answers.delete(answers.keys().next().value as string);
-  answers.set(header, language ?? null);
+  let language: string | undefined;
+  if (known === undefined) {
+    language = readAcceptLanguage(header, allowed);
+    if (answers.size >= maxAnswers) answers.delete(answers.keys().next().value as string);
+    answers.set(header, language ?? null);
+  } else {
+    language = known ?? undefined;
+  }
+  lastHeader = header;
+  lastAllowed = allowed;
+  lastLanguage = language;
   return language;
 }
 
@@ -67,23 +79,28 @@ interface I18nRequest {
 /**
  * The page language: `options.language`, else what i18n middleware set (i18n's `req.getLocale()` / `req.locale`,
  * i18next's `req.language`, `res.locals.locale`), else `Accept-Language`. The first source that answers
- * decides; an invalid answer gives `defaultLanguage`.
+ * decides; an invalid answer gives `defaultLanguage`. `locals` is `res.locals`, for a caller that has read it.
  */
 export function pickLanguage(
   config: Pick<Config, 'language' | 'languages' | 'defaultLanguage'>,
   req: Request,
   res: Response,
+  locals: Record<string, unknown> = res.locals,
 ): string {
   const { languages, defaultLanguage } = config;
   const facts = config.language ? undefined : prototypeFacts(req);
-  const fromSite = config.language ? config.language(req, res) : localeFromMiddleware(req, res, facts);
+  const fromSite = config.language ? config.language(req, res) : localeFromMiddleware(req, locals, facts);
   if (fromSite !== undefined && fromSite !== null && fromSite !== '') {
     return normaliseLanguage(fromSite, languages) ?? defaultLanguage;
   }
   return negotiateLanguage(acceptLanguage(req, facts), languages) ?? defaultLanguage;
 }
 
-function localeFromMiddleware(req: Request, res: Response, facts: PrototypeFacts | undefined): unknown {
+function localeFromMiddleware(
+  req: Request,
+  locals: Record<string, unknown>,
+  facts: PrototypeFacts | undefined,
+): unknown {
   const i18nRequest = req as Request & I18nRequest;
   const inherited = facts?.definesLocale === true;
   // i18n keeps req.language at its default while getLocale()/req.locale follow ?lang= and cookies;
@@ -94,7 +111,7 @@ function localeFromMiddleware(req: Request, res: Response, facts: PrototypeFacts
   }
   if ((inherited || Object.hasOwn(req, 'locale')) && i18nRequest.locale) return i18nRequest.locale;
   if ((inherited || Object.hasOwn(req, 'language')) && i18nRequest.language) return i18nRequest.language;
-  return res.locals.locale;
+  return locals.locale;
 }
 
 function acceptLanguage(req: Request, facts: PrototypeFacts | undefined): unknown {
@@ -123,10 +140,15 @@ interface PrototypeFacts {
 // of the embed's cost. So the chain is asked once per prototype and the request itself each time. A getter
 // added to a prototype after its first request is not seen.
 const factsByPrototype = new WeakMap<object, PrototypeFacts>();
+// The last prototype's facts, checked before the map: a site's requests mostly share one prototype (which stays
+// referenced).
+let lastPrototype: object | undefined;
+let lastFacts: PrototypeFacts | undefined;
 
 function prototypeFacts(req: Request): PrototypeFacts | undefined {
   const prototype: unknown = Object.getPrototypeOf(req);
   if (typeof prototype !== 'object' || prototype === null) return undefined;
+  if (prototype === lastPrototype) return lastFacts;
   let facts = factsByPrototype.get(prototype);
   if (facts === undefined) {
     facts = {
@@ -135,6 +157,8 @@ function prototypeFacts(req: Request): PrototypeFacts | undefined {
     };
     factsByPrototype.set(prototype, facts);
   }
+  lastPrototype = prototype;
+  lastFacts = facts;
   return facts;
 }
 

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { checkContact } from './contact.js';
+import { checkContact, isPlainEmailContact } from './contact.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
 import { normaliseNonce } from './html-safe.js';
@@ -63,17 +63,21 @@ export function retenoInbox(
     return function retenoInbox() {
       if (rendered) return '';
       rendered = true;
+      // Read once for the nonce and the locale: every request's res has a hidden class of its own, so each read of
+      // one of its properties goes to V8's runtime (docs/PERFORMANCE.md).
+      const locals = res.locals;
       return renderEmbed({
-        nonce: nonceFor(config, log, req, res),
+        nonce: nonceFor(config, log, req, res, locals),
         tokenUrl,
-        language: languageFor(config, log, req, res),
+        language: languageFor(config, log, req, res, locals),
       });
     };
   };
 
   const attachEmbed = (req: Request, res: Response, next: NextFunction, contact: unknown): void => {
-    const check = checkContact(contact);
-    if (check.kind === 'valid') {
+    // The usual contact is settled without the general check (see isPlainEmailContact).
+    const check = isPlainEmailContact(contact) ? undefined : checkContact(contact);
+    if (check === undefined || check.kind === 'valid') {
       res.locals.retenoInbox = embedFor(req, res, true);
     } else {
       if (check.kind === 'invalid') {
@@ -118,10 +122,16 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
-function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response): string | undefined {
+function nonceFor(
+  config: Config,
+  log: SafeLogger,
+  req: Request,
+  res: Response,
+  locals: Record<string, unknown>,
+): string | undefined {
   let value: unknown;
   try {
-    value = config.nonce(req, res);
+    value = config.nonce === undefined ? locals.cspNonce : config.nonce(req, res);
   } catch {
     log.warn(errorCodes.callbackFailed, 'The nonce option threw; the embed was rendered without a nonce.');
     return undefined;
@@ -137,9 +147,15 @@ function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response):
   return nonce;
 }
 
-function languageFor(config: Config, log: SafeLogger, req: Request, res: Response): string {
+function languageFor(
+  config: Config,
+  log: SafeLogger,
+  req: Request,
+  res: Response,
+  locals: Record<string, unknown>,
+): string {
   try {
-    return pickLanguage(config, req, res);
+    return pickLanguage(config, req, res, locals);
   } catch {
     log.warn(errorCodes.callbackFailed, `The language option threw; '${config.defaultLanguage}' was used.`);
     return config.defaultLanguage;

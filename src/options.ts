@@ -224,7 +224,7 @@ function parseFlags(value: unknown): RetenoFlags {
 }
 
 function parseNonce(value: unknown): Config['nonce'] {
-  if (value === undefined) return (_req, res) => res.locals.cspNonce;
+  if (value === undefined) return undefined;
   if (typeof value === 'function') return value as Config['nonce'];
   if (typeof value === 'string' && normaliseNonce(value) !== undefined) return () => value;
   throw invalid(

@@ -144,7 +144,8 @@ export interface Config {
   embedAnonymous: boolean;
   timeout: number;
   retries: number;
-  nonce: (req: Request, res: Response) => unknown;
+  /** The nonce option's function; `undefined` for the default, `res.locals.cspNonce`. */
+  nonce: ((req: Request, res: Response) => unknown) | undefined;
   allowedOrigins: ReadonlySet<string>;
   logger: Logger;
 }

@@ -115,6 +115,25 @@ describe('language', () => {
     expect(pickLanguage(config, inherits(Object.create(withGetter) as object), response())).toBe('uk');
   });
 
+  it('answers requests of alternating prototypes each by its own prototype', () => {
+    const header = { 'accept-language': 'de' };
+    const i18nPrototype = { getLocale: () => 'uk' };
+    const plainPrototype = {};
+    const inherits = (prototype: object) =>
+      Object.assign(Object.create(prototype) as object, { headers: header }) as unknown as Request;
+    for (let round = 0; round < 3; round++) {
+      expect(pickLanguage(config, inherits(i18nPrototype), response())).toBe('uk');
+      expect(pickLanguage(config, inherits(i18nPrototype), response())).toBe('uk');
+      expect(pickLanguage(config, inherits(plainPrototype), response())).toBe('de');
+    }
+  });
+
+  it('reads res.locals.locale from the locals it is given, when given them', () => {
+    const header = { 'accept-language': 'de' };
+    expect(pickLanguage(config, request(header), response(), { locale: 'uk' })).toBe('uk');
+    expect(pickLanguage(config, request(header), response({ locale: 'uk' }), {})).toBe('de');
+  });
+
   it('reads Accept-Language through a headers getter on the prototype, as Node defines it, or from the request itself', () => {
     const store = new WeakMap<object, Record<string, string>>();
     const nodeLike = {
