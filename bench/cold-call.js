@@ -15,7 +15,8 @@ import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
-import { apiKey, contacts, scriptId, signedInHeaders } from './fixtures.js';
+import { apiKey, scriptId, signedInContact, signedInHeaders } from './fixtures.js';
+import { median } from './stats.js';
 
 const evictBytes = Number(process.env.BENCH_COLD_EVICT_MB ?? 8) * 1024 * 1024;
 const calls = Number(process.env.BENCH_COLD_CALLS ?? 2000);
@@ -30,12 +31,6 @@ function shuffled(values) {
   }
   return copy;
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 if (process.send === undefined) {
   const packages = process.argv.slice(2);
@@ -90,8 +85,7 @@ if (process.send === undefined) {
     const nanoseconds = [];
     const app = express();
     app.use((req, res, next) => {
-      const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
-      req.user = sid === undefined ? undefined : contacts[sid];
+      req.user = signedInContact(req);
       res.locals.cspNonce = randomBytes(16).toString('base64');
       next();
     });

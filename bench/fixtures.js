@@ -11,6 +11,12 @@ export const contacts = {
   invalid: { email: 'not an e-mail address' },
 };
 
+/** The bench sites' stand-in for a site's sign-in: the contact of the request's `sid` cookie, if any. */
+export function signedInContact(req) {
+  const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
+  return sid === undefined ? undefined : contacts[sid];
+}
+
 /**
  * What a browser sends with every page request besides its cookies. The embed reads Accept-Language, so a
  * page request without it would leave out part of the embed's work.

@@ -12,7 +12,7 @@ import express from 'express';
 import { retenoInbox } from 'express-reteno-inbox';
 import got from 'got';
 import { answerParent } from './child-process.js';
-import { apiKey, contacts, scriptId, tokenPath } from './fixtures.js';
+import { apiKey, scriptId, signedInContact, tokenPath } from './fixtures.js';
 import { pageNamed } from './pages.js';
 
 const { values: args } = parseArgs({
@@ -73,8 +73,7 @@ function createSite(variant) {
 
   app.use((req, _res, next) => {
     counts.requests += 1;
-    const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
-    req.user = sid === undefined ? undefined : contacts[sid];
+    req.user = signedInContact(req);
     next();
   });
   const resolveContact = (req) => {
