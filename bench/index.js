@@ -70,8 +70,9 @@ async function load(
 
 /**
  * Starts `processes` fresh site processes one after another with `start()`, which resolves to `{ sites, stop }`.
- * In each, loads every site once for a warm-up, then once per round, in an order that reverses each round (so a
- * drifting machine hurts all alike). Returns each site's rounds, from all processes.
+ * In each, loads every site once for a warm-up, then once per round, each round starting one site later than the
+ * last: two sites take turns, and over every four rounds each of four sites runs once in each place, so a drifting
+ * machine, or a place in the round, favours none of them. Returns each site's rounds, from all processes.
  *
  * A Node process is a draw of its own. Two copies of the very same site, each in a process of its own, measured
  * 0.99 to 1.13 of each other over six pairs of processes; so the sites of a comparison share a process. Even
@@ -90,7 +91,8 @@ async function interleaved(start, request, { duration = seconds, connections: c 
         await load(sites[name], { ...request, duration: 1, connections: c });
       }
       for (let local = 0; local < roundsPerProcess; local++, round++) {
-        for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+        const first = round % names.length;
+        for (const name of [...names.slice(first), ...names.slice(0, first)]) {
           results[name].push(await load(sites[name], { ...request, duration, connections: c }));
         }
       }
@@ -160,6 +162,7 @@ console.log(
 
 // Requests and resolveContact calls per variant, summed over every site process that ran it.
 const tally = {};
+let sitesStarted = 0;
 
 /**
  * Starts the given site variants in one process (see site-server.js) against the upstream, so that what slows or
@@ -168,9 +171,12 @@ const tally = {};
  * process.
  */
 async function startSites(variants, upstreamUrl = upstream.url, extraArgs = []) {
+  // Two identical sites of one process need not measure alike (see the control), so no variant is always the one
+  // created first: the order of creation moves on by one with every process.
+  const first = sitesStarted++ % variants.length;
   const child = await startProcess('./site-server.js', [
     '--variants',
-    variants.join(','),
+    [...variants.slice(first), ...variants.slice(0, first)].join(','),
     '--upstream',
     upstreamUrl,
     '--page',
@@ -230,7 +236,14 @@ async function handlingTimes(variants, request, prepare) {
 }
 
 const upstream = await startProcess('./upstream-server.js');
-const pageVariants = ['page-with-middleware', 'page-floor', 'page-without-middleware'];
+// The control is a second copy of the page without the middleware, measured in the same rounds: what the rounds
+// make of two identical sites is how far the page's other figures can be trusted on this machine.
+const pageVariants = [
+  'page-with-middleware',
+  'page-floor',
+  'page-without-middleware',
+  'page-without-middleware#2',
+];
 
 try {
   // The embed, nonce included: what the middleware adds to a signed-in page, and nothing else.
@@ -241,6 +254,10 @@ try {
     const withoutInbox = probe.sites['page-without-middleware'];
     const withPage = await fetchPage(withInbox, signedIn.headers);
     const withoutPage = await fetchPage(withoutInbox, signedIn.headers);
+    const controlPage = await fetchPage(probe.sites['page-without-middleware#2'], signedIn.headers);
+    if (withoutNonces(controlPage) !== withoutNonces(withoutPage)) {
+      throw new Error('the control must serve the very page the site without the middleware serves');
+    }
     const [found, ...extra] = embedElements(withPage);
     if (found === undefined || extra.length > 0 || !/^<script nonce="[A-Za-z0-9+/]{22}==">/.test(found)) {
       throw new Error('the signed-in page must carry exactly one embed, with a nonce');
@@ -283,6 +300,7 @@ try {
         with: sites['page-with-middleware'],
         floor: sites['page-floor'],
         without: sites['page-without-middleware'],
+        control: sites['page-without-middleware#2'],
       },
       stop: pages.stop,
     };
@@ -299,11 +317,12 @@ try {
   for (const [name, a, b] of [
     ['  of which the floor: same embed, no work / without', 'floor', 'without'],
     ["  and the middleware's own work: with / floor", 'with', 'floor'],
+    ['  control: an identical site without / without', 'control', 'without'],
   ]) {
     const result = compare(signedInRounds, a, b);
     report(name, `${result.throughput.toFixed(3)}x`, '(see above)', undefined, describeRatios(result));
   }
-  // The same three pages by their handling time, each process's sites loaded at once.
+  // The same pages, the control included, by their handling time, each process's sites loaded at once.
   const handling = await handlingTimes(pageVariants, signedIn, (sites) =>
     sites['page-floor'].ask('floorEmbed', embed),
   );
@@ -311,6 +330,11 @@ try {
     ['page, signed-in: JS handling added, with - without', 'page-with-middleware', 'page-without-middleware'],
     ['  of which the floor: floor - without', 'page-floor', 'page-without-middleware'],
     ["  and the middleware's own work: with - floor", 'page-with-middleware', 'page-floor'],
+    [
+      '  control: an identical site without - without',
+      'page-without-middleware#2',
+      'page-without-middleware',
+    ],
   ]) {
     const added = handling[a].map((time, i) => time - handling[b][i]);
     report(
