@@ -68,6 +68,12 @@ async function load(
   };
 }
 
+/** `values` starting at its `by`-th element (counted round and round), the ones before it moved to the end. */
+function rotated(values, by) {
+  const first = by % values.length;
+  return [...values.slice(first), ...values.slice(0, first)];
+}
+
 /**
  * Starts `processes` fresh site processes one after another with `start()`, which resolves to `{ sites, stop }`.
  * In each, loads every site once for a warm-up, then once per round, each round starting one site later than the
@@ -91,8 +97,7 @@ async function interleaved(start, request, { duration = seconds, connections: c 
         await load(sites[name], { ...request, duration: 1, connections: c });
       }
       for (let local = 0; local < roundsPerProcess; local++, round++) {
-        const first = round % names.length;
-        for (const name of [...names.slice(first), ...names.slice(0, first)]) {
+        for (const name of rotated(names, round)) {
           results[name].push(await load(sites[name], { ...request, duration, connections: c }));
         }
       }
@@ -173,10 +178,9 @@ let sitesStarted = 0;
 async function startSites(variants, upstreamUrl = upstream.url, extraArgs = []) {
   // Two identical sites of one process need not measure alike (see the control), so no variant is always the one
   // created first: the order of creation moves on by one with every process.
-  const first = sitesStarted++ % variants.length;
   const child = await startProcess('./site-server.js', [
     '--variants',
-    [...variants.slice(first), ...variants.slice(0, first)].join(','),
+    rotated(variants, sitesStarted++).join(','),
     '--upstream',
     upstreamUrl,
     '--page',
