@@ -20,6 +20,7 @@ import {
   openWatchedContext,
   panelLabels,
   saveScreenshot,
+  settledExchanges,
   stopNotices,
   typeofES,
   type WatchedContext,
@@ -202,7 +203,11 @@ describeInChromium('the demo site in Chromium', () => {
       expect(await initCalls(page)).toEqual([
         { features: { APP_INBOX: true }, language: 'en', hasTokenCallback: true },
       ]);
-      const tokenRequests = scenario.tokenRequests(watched);
+      const tokenRequests = await settledExchanges(
+        'the token answered',
+        () => scenario.tokenRequests(watched),
+        1,
+      );
       expect(tokenRequests.map((exchange) => exchange.status)).toEqual([200]);
       expect(tokenRequests[0]?.headers['x-reteno-inbox']).toBe('1');
       const askedReteno = emulator.requests.filter((request) => request.path === retenoTokenPath);
@@ -308,7 +313,12 @@ describeInChromium('the demo site in Chromium', () => {
       expect(third).toMatchObject({ method: 'GET', path: countPath, status: 200 });
       expect(third?.headers['es-token']).toEqual(expect.any(String));
       expect(third?.headers['es-token']).not.toBe(refused.headers['es-token']);
-      expect(scenario.tokenRequests(watched).map((exchange) => exchange.status)).toEqual([200, 200]);
+      const renewed = await settledExchanges(
+        'the renewal answered in the browser',
+        () => scenario.tokenRequests(watched),
+        2,
+      );
+      expect(renewed.map((exchange) => exchange.status)).toEqual([200, 200]);
       expect(
         watched.exchanges.filter(
           (exchange) => exchange.url === `${emulator.url}${countPath}` && exchange.status === 401,
@@ -481,9 +491,12 @@ describeInChromium('the demo site in Chromium', () => {
       await expectLanguage('de');
 
       // One token per signed-in page: /, / in Ukrainian, /about in Ukrainian, /about in German.
-      expect(scenario.tokenRequests(watched).map((exchange) => exchange.status)).toEqual([
-        200, 200, 200, 200,
-      ]);
+      const tokenRequests = await settledExchanges(
+        'the tokens answered',
+        () => scenario.tokenRequests(watched),
+        4,
+      );
+      expect(tokenRequests.map((exchange) => exchange.status)).toEqual([200, 200, 200, 200]);
       scenario.expectCleanRun(watched, []);
     },
     testTimeoutMs,

@@ -281,6 +281,23 @@ export async function waitFor<T>(
 }
 
 /**
+ * Waits until `pick` gives at least `count` requests and each of them has its answer or failed, and returns them.
+ * Chromium's network events reach this process after the emulator's own log has moved on, so a status read right
+ * after waiting on the emulator can still be `null`.
+ */
+export function settledExchanges(
+  description: string,
+  pick: () => Exchange[],
+  count: number,
+): Promise<Exchange[]> {
+  return waitFor(description, () => {
+    const exchanges = pick();
+    const settled = exchanges.every((exchange) => exchange.status !== null || exchange.failure !== null);
+    return exchanges.length >= count && settled ? exchanges : false;
+  });
+}
+
+/**
  * Waits `ms` while nothing is expected to happen, to see that nothing does. Only for asserting an absence; every
  * presence is awaited with {@link waitFor} or a page wait.
  */
