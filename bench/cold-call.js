@@ -10,12 +10,19 @@
 // BENCH_COLD_PROCESSES (8) processes, each with the variants in a shuffled order. Printed: per variant, its
 // median µs per page, and the median over processes of its difference from the first variant.
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
-import { apiKey, scriptId, signedInContact, signedInHeaders } from './fixtures.js';
+import {
+  apiKey,
+  floor,
+  freshNonce,
+  scriptId,
+  setFloorEmbed,
+  signedInContact,
+  signedInHeaders,
+} from './fixtures.js';
 import { median } from './stats.js';
 
 const evictBytes = Number(process.env.BENCH_COLD_EVICT_MB ?? 8) * 1024 * 1024;
@@ -68,15 +75,12 @@ if (process.send === undefined) {
 } else {
   const order = process.argv.slice(2);
   const evict = new Uint8Array(evictBytes);
-  const floorEmbed = 'x'.repeat(674);
+  setFloorEmbed('x'.repeat(674));
   const sites = [];
   for (const variant of order) {
     let middleware;
     if (variant === 'floor') {
-      middleware = (req, res, next) => {
-        if (req.user) res.locals.retenoInbox = () => floorEmbed;
-        next();
-      };
+      middleware = floor;
     } else {
       const where = variant === 'express-reteno-inbox' ? variant : `${pathToFileURL(variant).href}/index.js`;
       const { retenoInbox } = await import(where);
@@ -84,11 +88,10 @@ if (process.send === undefined) {
     }
     const nanoseconds = [];
     const app = express();
-    app.use((req, res, next) => {
+    app.use((req, _res, next) => {
       req.user = signedInContact(req);
-      res.locals.cspNonce = randomBytes(16).toString('base64');
       next();
-    });
+    }, freshNonce);
     app.get('/page', (req, res) => {
       for (let index = 0; index < evict.length; index += 64) evict[index] += 1;
       const start = process.hrtime.bigint();

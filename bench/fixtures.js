@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /** What the bench sites, the upstream and the load generators agree on. */
 export const apiKey = 'bench-api-key-5b1f0c';
 export const scriptId = '0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -15,6 +17,25 @@ export const contacts = {
 export function signedInContact(req) {
   const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
   return sid === undefined ? undefined : contacts[sid];
+}
+
+/** As helmet-based sites do: a fresh CSP nonce per response, set before anything renders. */
+export function freshNonce(_req, res, next) {
+  res.locals.cspNonce = randomBytes(16).toString('base64');
+  next();
+}
+
+let floorEmbed = '';
+
+/** The floor's embed from now on: the package's embed bytes, once they are known. */
+export function setFloorEmbed(embed) {
+  floorEmbed = embed;
+}
+
+/** The floor: the same embed bytes for signed-in visitors (see setFloorEmbed), with no work behind them. */
+export function floor(req, res, next) {
+  if (req.user) res.locals.retenoInbox = () => floorEmbed;
+  next();
 }
 
 /**

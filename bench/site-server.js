@@ -2,7 +2,6 @@
 // they share its JIT, heap and CPU; each compiles its own templates (see ownTemplates). Every site has the same
 // stand-in for the site's own sign-in (a cookie looked up in a Map) and the same page, so the only difference is
 // what is being measured.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,15 @@ import express from 'express';
 import { retenoInbox } from 'express-reteno-inbox';
 import got from 'got';
 import { answerParent } from './child-process.js';
-import { apiKey, scriptId, signedInContact, tokenPath } from './fixtures.js';
+import {
+  apiKey,
+  floor,
+  freshNonce,
+  scriptId,
+  setFloorEmbed,
+  signedInContact,
+  tokenPath,
+} from './fixtures.js';
 import { pageNamed } from './pages.js';
 
 const { values: args } = parseArgs({
@@ -91,12 +98,7 @@ function createSite(variant) {
         retries: Number(args.retries),
       }),
     );
-  // As helmet-based sites do: a fresh nonce per response, set before anything renders.
-  const useNonce = () =>
-    app.use((_req, res, next) => {
-      res.locals.cspNonce = randomBytes(16).toString('base64');
-      next();
-    });
+  const useNonce = () => app.use(freshNonce);
   const servePage = () =>
     app.get('/page', (req, res) => {
       res.render(page.view, { ...page.locals, user: req.user && { name: 'Anna' } });
@@ -113,12 +115,9 @@ function createSite(variant) {
       servePage();
       break;
     case 'page-floor':
-      // The same embed bytes for signed-in visitors, with no work behind them (set by the parent).
+      // Its embed bytes are set by the parent.
       useNonce();
-      app.use((req, res, next) => {
-        if (req.user) res.locals.retenoInbox = () => floorEmbed;
-        next();
-      });
+      app.use(floor);
       servePage();
       break;
     case 'token-route':
@@ -158,7 +157,6 @@ function createSite(variant) {
   return { app, counts };
 }
 
-let floorEmbed = '';
 const sites = {};
 const servers = [];
 // `name#2` is a second, identical site, for a comparison of a site with itself.
@@ -201,9 +199,7 @@ answerParent({
     globalThis.gc?.();
     return process.memoryUsage();
   },
-  floorEmbed: (embed) => {
-    floorEmbed = embed;
-  },
+  floorEmbed: setFloorEmbed,
   close: () =>
     Promise.all(
       servers.map(
