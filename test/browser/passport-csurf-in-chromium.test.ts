@@ -1,0 +1,188 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { createRetenoEmulator, type RetenoEmulator } from '../../src/emulator/index.js';
+import { createPassportSite, siteUsers } from '../fixtures/passport-site/site.js';
+import {
+  describeInChromium,
+  type Exchange,
+  expectCleanRun,
+  failedToLoad,
+  launchChromium,
+  listedMessages,
+  navigateBy,
+  observeQuietPeriod,
+  openPanel,
+  openWatchedContext,
+  saveScreenshot,
+  settledExchanges,
+  stopNotices,
+  type WatchedContext,
+  waitFor,
+  waitForBellCount,
+  widget,
+} from '../helpers/browser.js';
+
+const apiKey = 'passport-site-api-key-3c7a';
+const scriptId = '7b1e4d2a-9c3f-4e8b-a6d5-2f0e1c9b8a74';
+const pollIntervalMs = 300;
+const testTimeoutMs = 30_000;
+/** Long enough for three polls: a token call the page did not make in that time, it does not make. */
+const quietMs = 3 * pollIntervalMs;
+const tokenRoute = '/reteno/app-inbox/token';
+const [anna] = siteUsers as [(typeof siteUsers)[0]];
+const annaContact = { email: anna.email };
+/** The bell inside the site's header slot. */
+const bell = `#inbox-bell ${widget.bell}`;
+
+interface RunningSite {
+  url: string;
+  server: Server;
+}
+
+async function startSite(passCsrfToken: boolean): Promise<RunningSite> {
+  const app = createPassportSite({
+    reteno: { apiKey, scriptId, baseUrl: emulator.url, scriptBaseUrl: `${emulator.url}/scripts/` },
+    passCsrfToken,
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function stopSite(site: RunningSite): Promise<void> {
+  return new Promise((resolve) => {
+    site.server.close(() => resolve());
+    site.server.closeAllConnections();
+  });
+}
+
+let browser: Browser;
+let emulator: RetenoEmulator;
+/** What the running test opened: closed after it, whatever its outcome. */
+let current: { site: RunningSite; watched: WatchedContext; page: Page; name: string } | undefined;
+
+/** Starts the site, opens its sign-in page in a fresh context and signs Anna in through the form. */
+async function signInOnSite(name: string, passCsrfToken: boolean) {
+  const site = await startSite(passCsrfToken);
+  const watched = await openWatchedContext(browser);
+  watched.context.setDefaultTimeout(10_000);
+  const page = await watched.newPage();
+  current = { site, watched, page, name };
+  await page.goto(`${site.url}/login`);
+  await page.fill('#username', anna.username);
+  await page.fill('#current-password', anna.password);
+  await navigateBy(page, () => page.click('button[type="submit"]'));
+  expect(page.url()).toBe(`${site.url}/`);
+  await expect(page.textContent('h1')).resolves.toBe(`Hello, ${anna.name}`);
+
+  const where = (url: string) =>
+    url.startsWith(emulator.url)
+      ? `emulator${url.slice(emulator.url.length)}`
+      : url.replace(site.url, 'site');
+  return {
+    site,
+    page,
+    watched,
+    where,
+    tokenCalls: (): Exchange[] =>
+      watched.exchanges.filter(
+        (exchange) => exchange.method === 'POST' && exchange.url === `${site.url}${tokenRoute}`,
+      ),
+  };
+}
+
+describeInChromium(
+  'a Passport + csurf site in Chromium (csurf before Passport, retenoInbox after it)',
+  () => {
+    beforeAll(async () => {
+      emulator = await createRetenoEmulator({
+        apiKey,
+        scriptId,
+        contacts: [annaContact],
+        bellSelector: '#inbox-bell',
+        pollIntervalMs,
+      });
+      browser = await launchChromium();
+    }, testTimeoutMs);
+
+    afterEach(async () => {
+      const ending = current;
+      current = undefined;
+      try {
+        await saveScreenshot(ending?.page, `passport-csurf-${ending?.name ?? 'unnamed'}`);
+      } finally {
+        await ending?.watched.context.close();
+        if (ending) await stopSite(ending.site);
+        emulator.clearRequests();
+      }
+    }, testTimeoutMs);
+
+    afterAll(async () => {
+      await browser?.close();
+      await emulator?.close();
+    }, testTimeoutMs);
+
+    test(
+      'with csrfToken: signing in through the form brings the bell, and a pushed message shows in it',
+      async () => {
+        const { page, watched, where, tokenCalls } = await signInOnSite('bell', true);
+
+        await page.waitForSelector(bell);
+        await waitForBellCount(page, 0, bell);
+        const [firstCall] = await settledExchanges('the first token call', tokenCalls, 1);
+        expect(firstCall?.status).toBe(200);
+        expect(firstCall?.headers['x-reteno-inbox']).toBe('1');
+        expect(firstCall?.headers['x-csrf-token']).toMatch(/^[\x21-\x7e]+$/);
+
+        const pushed = emulator.pushMessage(annaContact, {
+          title: 'Your list',
+          content: 'Three things to do.',
+        });
+        await waitForBellCount(page, 1, bell);
+        await openPanel(page, bell);
+        await expect(listedMessages(page)).resolves.toEqual([
+          { id: pushed.id, status: 'UNOPENED', title: 'Your list' },
+        ]);
+
+        expect(tokenCalls().every((call) => call.status === 200)).toBe(true);
+        expect(stopNotices(watched, page)).toEqual([]);
+        expectCleanRun(watched, {}, where);
+      },
+      testTimeoutMs,
+    );
+
+    test(
+      "without csrfToken: csurf's 403 page answers the token call, and the console names csrfToken and #mount-order once",
+      async () => {
+        const { page, watched, where, tokenCalls } = await signInOnSite('dead-bell', false);
+
+        const [refused] = await settledExchanges('the refused token call', tokenCalls, 1);
+        expect(refused?.status).toBe(403);
+        expect(refused?.headers['x-csrf-token']).toBeUndefined();
+        const reported = await waitFor('the embed to report the dead bell', () =>
+          watched.consoleErrors(page).find((entry) => entry.text.startsWith('Reteno inbox:')),
+        );
+        expect(reported.text).toContain('csrfToken');
+        expect(reported.text).toContain('#mount-order');
+        expect(reported.text).toMatch(/#troubleshooting$/);
+        expect(reported.text).not.toContain(apiKey);
+
+        // The widget gives up after the rejected callback: no retry loop, no bell, one message.
+        await waitFor('the widget to stop', () => stopNotices(watched, page).length > 0);
+        await observeQuietPeriod(quietMs);
+        expect(tokenCalls()).toHaveLength(1);
+        expect(await page.$(widget.bell)).toBeNull();
+        expect(stopNotices(watched, page)).toEqual([`getAuthTokenCallback failed (${reported.text}).`]);
+        expectCleanRun(
+          watched,
+          { errors: [failedToLoad(403, `site${tokenRoute}`), `${reported.text} @ site/`] },
+          where,
+        );
+        expect(emulator.requests.filter((logged) => logged.path === '/v1/auth/contact/token')).toEqual([]);
+      },
+      testTimeoutMs,
+    );
+  },
+);
