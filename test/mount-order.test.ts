@@ -9,6 +9,7 @@ import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index
 import {
   createAuthenticator,
   createPassportSite,
+  csurfToken,
   resolveContact,
   siteRoutes,
   siteUsers,
@@ -31,8 +32,8 @@ interface CsrfSetup {
 const csrfMiddlewares: Record<'csurf' | 'csrf-csrf', () => CsrfSetup> = {
   csurf: () => ({
     protection: [csurf()],
-    formToken: (req) => req.csrfToken(),
-    inboxToken: (req) => req.csrfToken(),
+    formToken: csurfToken,
+    inboxToken: csurfToken,
   }),
   'csrf-csrf': () => {
     const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
