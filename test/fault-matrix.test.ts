@@ -329,6 +329,34 @@ describe('token route fault matrix', () => {
       expect(recovered.response.status).toBe(200);
       expect(tokenCalls()).toHaveLength(1);
     });
+    it('makes a single attempt with retries: 0', async () => {
+      const site = await startSite({ retries: 0 });
+      emulator.fail({ kind: 'status', status: 500, route: 'token' });
+      const { response } = await askToken(site);
+      expect(response.status).toBe(502);
+      expect(response.body).toEqual({ error: 'upstream_error' });
+      expect(tokenCalls()).toHaveLength(1);
+    });
+
+    it('answers 502 upstream_error to a 4xx other than 401, 403 and 429, not retried', async () => {
+      const site = await startSite();
+      emulator.fail({ kind: 'status', status: 400, route: 'token' });
+      const { response } = await askToken(site);
+      expect(response.status).toBe(502);
+      expect(response.body).toEqual({ error: 'upstream_error' });
+      expect(tokenCalls()).toHaveLength(1);
+    });
+
+    it('answers 502 upstream_error when nothing listens at baseUrl', async () => {
+      const closed = createServer();
+      const url = await listen(closed);
+      await closeServer(closed);
+      const site = await startSite({ baseUrl: url });
+      const { response } = await askToken(site);
+      expect(response.status).toBe(502);
+      expect(response.body).toEqual({ error: 'upstream_error' });
+      expect(site.logs.warnings).toEqual([expect.stringContaining('ERR_RETENO_INBOX_UPSTREAM_FAILED')]);
+    });
   });
 
   describe('Reteno is busy', () => {
@@ -363,6 +391,16 @@ describe('token route fault matrix', () => {
         expect(tokenCalls()).toHaveLength(1);
       },
     );
+
+    it('answers 503 upstream_busy with Retry-After: 1 when 429s without Retry-After outlast the retries', async () => {
+      const site = await startSite({ retries: 1 });
+      emulator.fail({ kind: 'status', status: 429, route: 'token' });
+      const { response } = await askToken(site);
+      expect(response.status).toBe(503);
+      expect(response.body).toEqual({ error: 'upstream_busy' });
+      expect(response.headers['retry-after']).toBe('1');
+      expect(tokenCalls()).toHaveLength(2);
+    });
   });
 
   describe('Reteno answers something that is not a token', () => {
@@ -463,5 +501,18 @@ describe('token route fault matrix', () => {
         expect(JSON.stringify(response.headers) + response.text).not.toContain(apiKey);
       },
     );
+
+    it('answers 502 to a key Reteno does not know, logging a configuration error without that key', async () => {
+      const wrongKey = 'wrong-key-0000';
+      const site = await startSite({ apiKey: wrongKey });
+      const { response } = await askToken(site);
+      expect(response.status).toBe(502);
+      expect(response.body).toEqual({ error: 'upstream_error' });
+      expect(tokenCalls()).toHaveLength(1);
+      expect(site.logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_UPSTREAM_AUTH')]);
+      const visible = [JSON.stringify(response.headers), response.text, ...site.logs.errors].join('\n');
+      expect(visible).not.toContain(wrongKey);
+      expect(visible).not.toContain(basicCredentials(wrongKey));
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { RedisStore } from 'connect-redis';
@@ -6,18 +6,11 @@ import type { Express } from 'express';
 import { createClient, type RedisClientType } from 'redis';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
+import { describeWith, redisServer, redisServerCommand } from './helpers/requirements.js';
 import { apiKey, buildSite, scriptId, scriptTags, tokenPath } from './helpers/site.js';
 
 // Two instances of one site behind a load balancer share their sessions through Redis (connect-redis).
 // The inbox must follow the shared session: signed in on one means signed in on both, and so does signing out.
-
-const redisServer = ['/usr/bin/redis-server', 'redis-server'].find(
-  (command) => spawnSync(command, ['--version']).status === 0,
-);
-const describeWithRedis = redisServer ? describe : describe.skip;
-const title = redisServer
-  ? 'more than one server, sessions in Redis'
-  : 'more than one server, sessions in Redis (skipped: redis-server is not installed)';
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -47,7 +40,7 @@ async function startRedis(command: string): Promise<{ process: ChildProcess; url
   return { process: child, url: `redis://127.0.0.1:${port}` };
 }
 
-describeWithRedis(title, () => {
+describeWith([redisServer], 'more than one server, sessions in Redis', () => {
   const anna = { email: 'anna@example.com' }; // users.anna of the site helper
   let redis: ChildProcess | undefined;
   let emulator: RetenoEmulator;
@@ -55,7 +48,7 @@ describeWithRedis(title, () => {
   let servers: [Express, Express];
 
   beforeAll(async () => {
-    const started = await startRedis(redisServer as string);
+    const started = await startRedis(redisServerCommand as string);
     redis = started.process;
     emulator = await createRetenoEmulator({ apiKey, scriptId, contacts: [anna] });
     // Each instance has its own Redis connection and store, as separate processes would.

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { RetenoEmulator } from '../../src/emulator/index.js';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../../examples/demo/server.js';
@@ -12,17 +12,16 @@ import {
   expectCleanRun,
   failedToLoad,
   initCalls,
-  launchChromium,
   listedMessages,
   navigateBy,
   observeQuietPeriod,
   openPanel as openWidgetPanel,
-  openWatchedContext,
   panelLabels,
-  saveScreenshot,
   settledExchanges,
   stopNotices,
   typeofES,
+  urlsRelativeTo,
+  useChromium,
   type WatchedContext,
   waitFor,
   waitForBellCount,
@@ -46,13 +45,13 @@ const countPath = '/appinbox/v1/messages/count';
 const bell = '#inbox-bell [data-reteno-inbox-bell]';
 const panel = widget.panel;
 
-/** One scenario: a fresh demo (and emulator) and the browser contexts it opened, closed together. */
+/** One scenario: a fresh demo (and emulator), closed after the test with the browser contexts it opened. */
 interface Scenario {
   demo: Demo;
   emulator: RetenoEmulator;
   /** A URL of the demo site. */
   url(path: string): string;
-  /** A new browser context and its first page; the first page of a scenario is the one its screenshot shows. */
+  /** A new browser context and its first page; the first page of a test is the one its screenshot shows. */
   openPage(): Promise<{ page: Page; watched: WatchedContext }>;
   /** The calls a page (or every page of the context) made to the token route. */
   tokenRequests(watched: WatchedContext, page?: Page): Exchange[];
@@ -63,98 +62,65 @@ interface Scenario {
    * errors listed, in this order.
    */
   expectCleanRun(watched: WatchedContext, expectedErrors: string[]): void;
-  end(): Promise<void>;
 }
-
-async function startScenario(name: string, inboxOptions: Record<string, unknown> = {}): Promise<Scenario> {
-  const demo = await createDemo({
-    port: 0,
-    env: { DEMO_POLL_INTERVAL_MS: String(pollIntervalMs) },
-    log: () => {},
-    inboxOptions,
-  });
-  const emulator = demo.emulator;
-  if (!emulator) throw new Error('The demo started without its emulator');
-  const contexts: WatchedContext[] = [];
-  let shownPage: Page | undefined;
-  const where = (url: string) =>
-    url.startsWith(emulator.url) ? `emulator${url.slice(emulator.url.length)}` : url.replace(demo.url, '');
-  const consoleErrors = (watched: WatchedContext) => consoleTexts(watched, 'error', where);
-
-  running = {
-    demo,
-    emulator,
-    url: (path) => `${demo.url}${path}`,
-    async openPage() {
-      const watched = await openWatchedContext(browser);
-      contexts.push(watched);
-      const page = await watched.newPage();
-      shownPage ??= page;
-      return { page, watched };
-    },
-    tokenRequests: (watched, page) =>
-      watched.exchanges.filter(
-        (exchange) =>
-          exchange.method === 'POST' &&
-          exchange.url === `${demo.url}${tokenRoute}` &&
-          (page === undefined || exchange.page === page),
-      ),
-    consoleErrors,
-    expectCleanRun(watched, expectedErrors) {
-      expectCleanRun(watched, { errors: expectedErrors }, where);
-    },
-    async end() {
-      try {
-        await saveScreenshot(shownPage, name);
-      } finally {
-        await Promise.all(contexts.map((watched) => watched.context.close()));
-        await demo.close();
-      }
-    },
-  };
-  return running;
-}
-
-async function signIn(page: Page, user: 'anna' | 'taras'): Promise<void> {
-  await navigateBy(page, () => page.click(`[data-user="${user}"]`));
-}
-
-/** Waits until the bell in the header shows `count`. */
-function waitForBell(page: Page, count: number): Promise<void> {
-  return waitForBellCount(page, count, bell);
-}
-
-function openPanel(page: Page): Promise<void> {
-  return openWidgetPanel(page, bell);
-}
-
-let browser: Browser;
-/** The scenario the running test started; ended after each test, whatever its outcome. */
-let running: Scenario | undefined;
 
 if (refreshDocs && chromiumMissing !== null) {
   throw new Error(`REFRESH_DOCS_SCREENSHOT=1 needs a browser, and there is ${chromiumMissing}.`);
 }
 
 describeInChromium('the demo site in Chromium', () => {
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, testTimeoutMs);
+  const chromium = useChromium('demo', testTimeoutMs);
 
-  afterEach(async () => {
-    const ending = running;
-    running = undefined;
-    await ending?.end();
-  }, testTimeoutMs);
+  async function startScenario(inboxOptions: Record<string, unknown> = {}): Promise<Scenario> {
+    const demo = await createDemo({
+      port: 0,
+      env: { DEMO_POLL_INTERVAL_MS: String(pollIntervalMs) },
+      log: () => {},
+      inboxOptions,
+    });
+    chromium.afterTest(() => demo.close());
+    const emulator = demo.emulator;
+    if (!emulator) throw new Error('The demo started without its emulator');
+    const where = urlsRelativeTo([
+      ['emulator', emulator.url],
+      ['', demo.url],
+    ]);
+    return {
+      demo,
+      emulator,
+      url: (path) => `${demo.url}${path}`,
+      openPage: () => chromium.openPage(),
+      tokenRequests: (watched, page) =>
+        watched.exchanges.filter(
+          (exchange) =>
+            exchange.method === 'POST' &&
+            exchange.url === `${demo.url}${tokenRoute}` &&
+            (page === undefined || exchange.page === page),
+        ),
+      consoleErrors: (watched) => consoleTexts(watched, 'error', where),
+      expectCleanRun(watched, expectedErrors) {
+        expectCleanRun(watched, { errors: expectedErrors }, where);
+      },
+    };
+  }
 
-  afterAll(async () => {
-    await browser?.close();
-  });
+  async function signIn(page: Page, user: 'anna' | 'taras'): Promise<void> {
+    await navigateBy(page, () => page.click(`[data-user="${user}"]`));
+  }
+
+  /** Waits until the bell in the header shows `count`. */
+  function waitForBell(page: Page, count: number): Promise<void> {
+    return waitForBellCount(page, count, bell);
+  }
+
+  function openPanel(page: Page): Promise<void> {
+    return openWidgetPanel(page, bell);
+  }
 
   it(
     'shows an anonymous visitor no inbox: no eS, no token request, no bell',
     async () => {
-      const scenario = await startScenario('1-anonymous-visitor');
+      const scenario = await startScenario();
       const { page, watched } = await scenario.openPage();
 
       for (const path of ['/', '/about']) {
@@ -184,7 +150,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'signs Anna in: the bell shows the unread count the emulator holds, after one init and one token request',
     async () => {
-      const scenario = await startScenario('2-sign-in');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
@@ -227,7 +193,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'opens the panel in the page language, and an opened message stays read, also after a reload',
     async () => {
-      const scenario = await startScenario('3-panel');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
@@ -283,7 +249,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'renews an invalidated token through getAuthTokenCallback and keeps working, without a reload',
     async () => {
-      const scenario = await startScenario('4-token-renewal');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
@@ -339,7 +305,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'stops quietly in a tab whose user signed out in another tab: 401 from the token route, bell gone, no more calls',
     async () => {
-      const scenario = await startScenario('5-sign-out-in-another-tab');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const { page: first, watched } = await scenario.openPage();
       await first.goto(scenario.url('/'));
@@ -390,7 +356,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'runs under the strict CSP without a single violation, on every page and in every state',
     async () => {
-      const scenario = await startScenario('6-strict-csp');
+      const scenario = await startScenario();
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
       await page.goto(scenario.url('/about'));
@@ -458,7 +424,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     "passes the page's language to init, and the widget's labels follow it",
     async () => {
-      const scenario = await startScenario('7-language-switch');
+      const scenario = await startScenario();
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
       await signIn(page, 'anna');
@@ -505,7 +471,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'keeps the site fast and working while Reteno hangs or fails; the widget gives up quietly',
     async () => {
-      const scenario = await startScenario('8-reteno-down', { timeout: 1500 });
+      const scenario = await startScenario({ timeout: 1500 });
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
@@ -575,7 +541,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'keeps keyboard focus on a message while polls refresh the open panel, so Enter still opens it',
     async () => {
-      const scenario = await startScenario('3b-keyboard');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
@@ -607,7 +573,7 @@ describeInChromium('the demo site in Chromium', () => {
   it(
     'keeps two users apart: each browser sees only their own inbox',
     async () => {
-      const scenario = await startScenario('9-two-users');
+      const scenario = await startScenario();
       const { emulator } = scenario;
       const annas = await scenario.openPage();
       const tarass = await scenario.openPage();

@@ -1,26 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Browser, Page, Route } from 'playwright-core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Page, Route } from 'playwright-core';
 import type { Contact } from '../../src/contact-type.js';
 import { createRetenoEmulator, type LoggedRequest, type RetenoEmulator } from '../../src/emulator/index.js';
 import { htmlSafeJson } from '../../src/html-safe.js';
 import {
+  type ChromiumSession,
   consoleTexts,
   describeInChromium,
   type Exchange,
   expectCleanRun,
   failedToLoad,
   initCalls,
-  launchChromium,
   listedMessages,
   observeQuietPeriod,
   openPanel,
-  openWatchedContext,
   panelLabels,
-  saveScreenshot,
   settledExchanges,
+  serveOnLoopback,
   stopNotices,
+  urlsRelativeTo,
+  useChromium,
   type WatchedContext,
   waitFor,
   waitForBellCount,
@@ -143,7 +143,7 @@ async function startSite(): Promise<TestSite> {
       .end(await answer.text());
   };
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const server = await serveOnLoopback((request: IncomingMessage, response: ServerResponse) => {
     if (request.url === '/favicon.ico') {
       response.writeHead(204).end();
       return;
@@ -166,32 +166,22 @@ async function startSite(): Promise<TestSite> {
       response.writeHead(405).end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url,
+    url: server.url,
     addPage(spec) {
       const id = String(pages.size + 1);
       pages.set(id, spec);
-      return { url: `${url}/pages/${id}`, tokenUrl: `${url}/pages/${id}/token` };
+      return { url: `${server.url}/pages/${id}`, tokenUrl: `${server.url}/pages/${id}/token` };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => server.close(),
   };
 }
 
-let browser: Browser;
+let chromium: ChromiumSession;
 let site: TestSite;
 /** Three emulators that differ only in where their widget puts the bell. */
 let emulators: { corner: RetenoEmulator; slot: RetenoEmulator; invalidSelector: RetenoEmulator };
-/** What the running test opened: closed after it, whatever its outcome. */
-let current: { watched: WatchedContext; page: Page } | undefined;
 let contactCount = 0;
-/** Numbers the screenshots, so that tests whose names start alike keep one each. */
-let screenshotCount = 0;
 
 /** A contact that only the running test uses, known to `emulator`. */
 function newReader(emulator: RetenoEmulator): Contact {
@@ -209,10 +199,8 @@ function stranger(): Contact {
 
 /** `site/…` or `emulator/…`: where a console line comes from, without the port numbers. */
 function where(url: string): string {
-  for (const emulator of Object.values(emulators)) {
-    if (url.startsWith(emulator.url)) return `emulator${url.slice(emulator.url.length)}`;
-  }
-  return url.startsWith(site.url) ? `site${url.slice(site.url.length)}` : url;
+  const bases = Object.values(emulators).map((emulator): [string, string] => ['emulator', emulator.url]);
+  return urlsRelativeTo([...bases, ['site', site.url]])(url);
 }
 
 interface Opened {
@@ -231,10 +219,7 @@ async function openPage(
 ): Promise<Opened> {
   const spec: PageSpec = { tokenRoute: 'proxy', language: 'en', bellSlot: true, ...options };
   const { url, tokenUrl } = site.addPage(spec);
-  const watched = await openWatchedContext(browser);
-  watched.context.setDefaultTimeout(10_000);
-  const page = await watched.newPage();
-  current = { watched, page };
+  const { page, watched } = await chromium.openPage();
   await page.goto(url);
   return {
     page,
@@ -268,6 +253,8 @@ function pathAndQuery(request: LoggedRequest): string {
 const bellCount = (page: Page) => page.locator(widget.bell).textContent();
 
 describeInChromium("the emulator's widget in Chromium", () => {
+  chromium = useChromium('widget', testTimeoutMs);
+
   beforeAll(async () => {
     const options = { apiKey, scriptId, pollIntervalMs };
     const [corner, slot, invalidSelector] = await Promise.all([
@@ -277,32 +264,17 @@ describeInChromium("the emulator's widget in Chromium", () => {
     ]);
     emulators = { corner, slot, invalidSelector };
     site = await startSite();
-    browser = await launchChromium();
   }, testTimeoutMs);
 
-  afterEach(async () => {
-    const ending = current;
-    current = undefined;
-    try {
-      screenshotCount += 1;
-      const name = (expect.getState().currentTestName ?? '')
-        .replace(/^the emulator's widget in Chromium /, '')
-        .toLowerCase()
-        .replace(/[^a-z0-9]+/g, '-')
-        .replace(/^-|-$/g, '')
-        .slice(0, 70);
-      await saveScreenshot(ending?.page, `widget-${String(screenshotCount).padStart(2, '0')}-${name}`);
-    } finally {
-      await ending?.watched.context.close();
-      for (const emulator of Object.values(emulators ?? {})) {
-        emulator.clearFaults();
-        emulator.clearRequests();
-      }
+  // After the test's browser contexts are closed, so that no late poll lands in the next test's log.
+  afterEach(() => {
+    for (const emulator of Object.values(emulators ?? {})) {
+      emulator.clearFaults();
+      emulator.clearRequests();
     }
-  }, testTimeoutMs);
+  });
 
   afterAll(async () => {
-    await browser?.close();
     await site?.close();
     await Promise.all(Object.values(emulators ?? {}).map((emulator) => emulator.close()));
   }, testTimeoutMs);

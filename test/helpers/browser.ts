@@ -1,30 +1,27 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { STATUS_CODES } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { createServer, type RequestListener, STATUS_CODES } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
   type Browser,
   type BrowserContext,
   type BrowserContextOptions,
-  chromium,
+  chromium as playwrightChromium,
   type Page,
 } from 'playwright-core';
+import { chromium, chromiumPath, describeWith } from './requirements.js';
 
-/** Debian's Chromium; CHROMIUM_PATH points elsewhere. */
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const hasChromium = existsSync(chromiumPath);
-/** Why the browser suites are skipped, or `null` when Chromium is there. */
-export const chromiumMissing = hasChromium
-  ? null
-  : `no Chromium at ${chromiumPath}: install Debian's chromium package, or set CHROMIUM_PATH`;
+export { chromiumPath };
+export const hasChromium = chromium.missing === null;
+/** Why the browser suites cannot run, or `null` when Chromium is there. */
+export const chromiumMissing = chromium.missing;
 
-/** `describe` when Chromium is there; otherwise `describe.skip`, with a warning that says why. */
+/**
+ * `describe` when Chromium is there. Without it the suite is skipped under a title that says why, or, with
+ * `CI=true`, fails with one test that says so.
+ */
 export function describeInChromium(name: string, suite: () => void): void {
-  if (chromiumMissing === null) {
-    describe(name, suite);
-    return;
-  }
-  console.warn(`Skipping ${name}: ${chromiumMissing}.`);
-  describe.skip(name, suite);
+  describeWith([chromium], name, suite);
 }
 
 const screenshotDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
@@ -38,7 +35,7 @@ export async function saveScreenshot(page: Page | undefined, name: string): Prom
 
 /** Headless Chromium that can reach nothing but loopback: any other host name fails to resolve. */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
+  return playwrightChromium.launch({
     executablePath: chromiumPath,
     args: [
       '--headless',
@@ -240,6 +237,109 @@ export async function openWatchedContext(
   });
 
   return watched;
+}
+
+/** What a browser suite works with: one Chromium for its tests, and what each test opened, closed after it. */
+export interface ChromiumSession {
+  /** The suite's Chromium, launched before its first test. */
+  readonly browser: Browser;
+  /** A new watched browser context and its first page, both closed after the running test. */
+  openPage(options?: BrowserContextOptions): Promise<{ page: Page; watched: WatchedContext }>;
+  /** Runs `cleanup` after the running test, whatever its outcome, once its browser contexts are closed. */
+  afterTest(cleanup: () => unknown): void;
+}
+
+/**
+ * Sets up a browser suite; call it inside {@link describeInChromium}. Chromium (with {@link launchChromium}'s
+ * arguments) is launched before the suite and closed after it. After each test, the first page it opened is saved
+ * as test-results/<prefix>-<nn>-<test name>.png, then its contexts are closed and its `afterTest` clean-ups run.
+ */
+export function useChromium(screenshotPrefix: string, timeoutMs: number): ChromiumSession {
+  let browser: Browser | undefined;
+  let contexts: WatchedContext[] = [];
+  let cleanups: (() => unknown)[] = [];
+  let shownPage: Page | undefined;
+  let testNumber = 0;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, timeoutMs);
+
+  afterEach(async () => {
+    const [opened, pending, page] = [contexts, cleanups, shownPage];
+    contexts = [];
+    cleanups = [];
+    shownPage = undefined;
+    testNumber += 1;
+    const name = (expect.getState().currentTestName ?? '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 80);
+    try {
+      await saveScreenshot(page, `${screenshotPrefix}-${String(testNumber).padStart(2, '0')}-${name}`);
+    } finally {
+      await Promise.all(opened.map((watched) => watched.context.close()));
+      for (const cleanup of pending) await cleanup();
+    }
+  }, timeoutMs);
+
+  afterAll(async () => {
+    await browser?.close();
+  }, timeoutMs);
+
+  return {
+    get browser() {
+      if (browser === undefined) throw new Error('Chromium is launched in beforeAll; use it inside a test');
+      return browser;
+    },
+    async openPage(options) {
+      const watched = await openWatchedContext(this.browser, options);
+      watched.context.setDefaultTimeout(10_000);
+      contexts.push(watched);
+      const page = await watched.newPage();
+      shownPage ??= page;
+      return { page, watched };
+    },
+    afterTest(cleanup) {
+      cleanups.push(cleanup);
+    },
+  };
+}
+
+/** A server on 127.0.0.1 (any free port) for `listener`; `close()` also ends the connections it keeps. */
+export interface LoopbackServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `listener` (an Express app, say) on 127.0.0.1, on a free port. */
+export async function serveOnLoopback(listener: RequestListener): Promise<LoopbackServer> {
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Names URLs the way expected console lines write them: `label` + path for a URL under the first of `bases` it
+ * starts with (`[['emulator', emulator.url], ['', site.url]]` gives `emulator/scripts/…` and
+ * `/reteno/app-inbox/token`), the whole URL otherwise.
+ */
+export function urlsRelativeTo(bases: [label: string, base: string][]): (url: string) => string {
+  return (url) => {
+    for (const [label, base] of bases) {
+      if (url.startsWith(base)) return `${label}${url.slice(base.length)}`;
+    }
+    return url;
+  };
 }
 
 /** The `eS('init', …)` calls of the page's current document. */
