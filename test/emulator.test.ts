@@ -8,7 +8,8 @@ import {
   RetenoEmulatorError,
   type RetenoEmulatorOptions,
 } from '../src/emulator/index.js';
-import { renderWidgetScript } from '../src/emulator/widget.js';
+import { isLoopbackAddress, isServedHost } from '../src/emulator/hosts.js';
+import { readWidgetSource, renderWidgetScript } from '../src/emulator/widget.js';
 
 const apiKey = 'test-api-key';
 const scriptId = '3f0c2a9e-5b1d-4c7e-9a8f-0123456789ab';
@@ -133,6 +134,28 @@ async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void
   }
 }
 
+/** The widget as the emulator serves it, with settings that point nowhere. */
+async function widgetScript(): Promise<string> {
+  return renderWidgetScript(await readWidgetSource(), {
+    apiUrl: 'http://127.0.0.1:1',
+    bellSelector: null,
+    pollIntervalMs: 5000,
+  });
+}
+
+/** Runs `action` with `console.warn` recorded instead of printed; returns what was warned. */
+async function warningsDuring(action: () => Promise<unknown>): Promise<string[]> {
+  const warnings: string[] = [];
+  const original = console.warn;
+  console.warn = (...args: unknown[]) => warnings.push(args.map(String).join(' '));
+  try {
+    await action();
+  } finally {
+    console.warn = original;
+  }
+  return warnings;
+}
+
 function codeOf(error: unknown): string | undefined {
   return error instanceof RetenoEmulatorError ? error.code : undefined;
 }
@@ -157,6 +180,9 @@ describe('createRetenoEmulator options', () => {
     ['a fractional log size', { apiKey, scriptId, maxLoggedRequests: 1.5 }, /maxLoggedRequests/],
     ['an origin with a path', { apiKey, scriptId, corsOrigins: ['http://localhost:3000/'] }, /did you mean/],
     ['an empty bell selector', { apiKey, scriptId, bellSelector: ' ' }, /bellSelector/],
+    ['a negative log byte size', { apiKey, scriptId, maxLoggedBytes: -1 }, /maxLoggedBytes/],
+    ['a token lifetime of 0', { apiKey, scriptId, tokenTtlMs: 0 }, /tokenTtlMs/],
+    ['a fractional token lifetime', { apiKey, scriptId, tokenTtlMs: 0.5 }, /tokenTtlMs/],
   ])('refuses %s with a clear error', async (_name, options, message) => {
     const attempt = createRetenoEmulator(options as RetenoEmulatorOptions);
     await expect(attempt).rejects.toThrow(message);
@@ -548,7 +574,7 @@ describe('widget script', () => {
     const source = await (await fetch(`${emulator.url}/scripts/${scriptId}.js`)).text();
     expect(source).not.toContain('</script>');
     expect(source).not.toContain('\u2028');
-    const settings = /var SETTINGS = (\{.*?\});/.exec(source)?.[1] ?? '';
+    const settings = /const SETTINGS = (\{.*?\});/.exec(source)?.[1] ?? '';
     expect(JSON.parse(settings)).toEqual({
       apiUrl: emulator.url,
       bellSelector: '</script><b id="x">\u2028',
@@ -556,12 +582,8 @@ describe('widget script', () => {
     });
   });
 
-  it('is plain ES2017 that a strict CSP allows: no eval, no HTML strings, no style attributes', () => {
-    const source = renderWidgetScript({
-      apiUrl: 'http://127.0.0.1:1',
-      bellSelector: null,
-      pollIntervalMs: 5000,
-    });
+  it('is plain ES2017 that a strict CSP allows: no eval, no HTML strings, no style attributes', async () => {
+    const source = await widgetScript();
     expect(syntaxNewerThanES2017(source)).toEqual([]);
     for (const forbidden of [
       /\binnerHTML\b/,
@@ -596,14 +618,11 @@ describe('widget script', () => {
     );
   });
 
-  it("takes over the loader's queue: replays calls, warns on a second init, ignores other commands", () => {
-    const page = loadWidgetInPage(
-      renderWidgetScript({ apiUrl: 'http://127.0.0.1:1', bellSelector: null, pollIntervalMs: 5000 }),
-      [
-        "eS('sendEvent', 'PageView', {});",
-        "eS('init', {TRACKING: true}, {getAuthTokenCallback: function () { return Promise.resolve('t'); }, language: 'en'});",
-      ],
-    );
+  it("takes over the loader's queue: replays calls, warns on a second init, ignores other commands", async () => {
+    const page = loadWidgetInPage(await widgetScript(), [
+      "eS('sendEvent', 'PageView', {});",
+      "eS('init', {TRACKING: true}, {getAuthTokenCallback: function () { return Promise.resolve('t'); }, language: 'en'});",
+    ]);
     expect(page.window.eS).not.toBe(page.stub);
     expect(page.consoleCalls).toEqual([]);
     page.run("eS('sendEvent', 'ProductPage', {productKey: '1'});");
@@ -615,11 +634,8 @@ describe('widget script', () => {
     expect(page.consoleCalls).toHaveLength(2);
   });
 
-  it('warns, without throwing, when APP_INBOX is on but getAuthTokenCallback is missing', () => {
-    const page = loadWidgetInPage(
-      renderWidgetScript({ apiUrl: 'http://127.0.0.1:1', bellSelector: null, pollIntervalMs: 5000 }),
-      ["eS('init', {APP_INBOX: true}, {language: 'uk'});"],
-    );
+  it('warns, without throwing, when APP_INBOX is on but getAuthTokenCallback is missing', async () => {
+    const page = loadWidgetInPage(await widgetScript(), ["eS('init', {APP_INBOX: true}, {language: 'uk'});"]);
     expect(page.consoleCalls).toEqual([['warn', expect.stringContaining('getAuthTokenCallback')]]);
   });
 });
@@ -820,7 +836,7 @@ describe('requests log', () => {
       body: anna,
       status: 200,
     });
-    expect(tokenRequest?.headers.authorization).toBe(basicAuth(apiKey));
+    expect(tokenRequest?.authorization).toBe('valid');
     expect(tokenRequest?.at).toBeGreaterThanOrEqual(before);
     expect(listRequest).toMatchObject({
       method: 'GET',
@@ -863,6 +879,174 @@ describe('requests log size', () => {
     const emulator = await startEmulator({ maxLoggedRequests: 0 });
     expect(await tokenFor(emulator, anna)).toMatch(/^[A-Za-z0-9_-]{32,}$/);
     expect(emulator.requests).toEqual([]);
+  });
+});
+
+describe('requests log: no credentials, bounded in bytes', () => {
+  it('records whether Authorization was absent, valid or invalid, never its value', async () => {
+    const emulator = await startEmulator();
+    await postToken(emulator, anna);
+    await postToken(emulator, anna, { authorization: basicAuth('wrong-key') });
+    await postToken(emulator, anna, {});
+    await inbox(emulator, '/messages/count', null, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(emulator.requests.map((entry) => entry.authorization)).toEqual([
+      'valid',
+      'invalid',
+      'absent',
+      'invalid',
+    ]);
+    for (const entry of emulator.requests) expect(entry.headers).not.toHaveProperty('authorization');
+    const logged = JSON.stringify(emulator.requests);
+    expect(logged).not.toContain(apiKey);
+    expect(logged).not.toContain(Buffer.from(`site:${apiKey}`).toString('base64'));
+    expect(logged).not.toContain('wrong-key');
+  });
+
+  it('keeps the newest requests within maxLoggedBytes, oldest first, and skips one larger than that', async () => {
+    const emulator = await startEmulator({ maxLoggedBytes: 4096 });
+    const post = (n: number, bytes: number) =>
+      fetch(`${emulator.url}/appinbox/v1/messages/status?n=${n}`, {
+        method: 'POST',
+        body: 'x'.repeat(bytes),
+      });
+    for (let n = 0; n < 6; n++) expect((await post(n, 1000)).status).toBe(401);
+    const kept = emulator.requests.map((entry) => entry.query.n);
+    expect(kept.length).toBeGreaterThanOrEqual(2);
+    expect(kept.length).toBeLessThan(4);
+    expect(kept).toEqual(['0', '1', '2', '3', '4', '5'].slice(-kept.length));
+    const bodies = emulator.requests.reduce((sum, entry) => sum + String(entry.body).length, 0);
+    expect(bodies).toBeLessThanOrEqual(4096);
+
+    expect((await post(6, 5000)).status).toBe(401);
+    expect(emulator.requests.map((entry) => entry.query.n)).toEqual(kept);
+    await post(7, 10);
+    expect(emulator.requests.at(-1)?.query.n).toBe('7');
+  });
+
+  it('keeps no log with maxLoggedBytes 0, and still answers', async () => {
+    const emulator = await startEmulator({ maxLoggedBytes: 0 });
+    expect(await tokenFor(emulator, anna)).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    expect(emulator.requests).toEqual([]);
+  });
+});
+
+describe('token lifetime', () => {
+  it('refuses an unused token from the token route with 401 once tokenTtlMs has passed', async () => {
+    const emulator = await startEmulator({ tokenTtlMs: 200 });
+    const fresh = await tokenFor(emulator, anna);
+    const ageing = await tokenFor(emulator, anna);
+    expect((await inbox(emulator, '/messages/count', fresh)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const expired = await inbox(emulator, '/messages/count', ageing);
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('es-token')).toBeNull();
+    expect(await expired.text()).toMatch(/expired/);
+    expect((await inbox(emulator, '/messages/count', await tokenFor(emulator, anna))).status).toBe(200);
+  });
+
+  it('lets the tokens handed out in answers expire too', async () => {
+    const emulator = await startEmulator({ tokenTtlMs: 200 });
+    const { next } = await inboxOk(emulator, '/messages/count', await tokenFor(emulator, anna));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await inbox(emulator, '/messages/count', next)).status).toBe(401);
+  });
+
+  it('keeps tokens working for an hour by default', async () => {
+    const emulator = await startEmulator();
+    const token = await tokenFor(emulator, anna);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await inbox(emulator, '/messages/count', token)).status).toBe(200);
+  });
+});
+
+describe('Host check (DNS rebinding)', () => {
+  const hostRequest = (emulator: RetenoEmulator, path: string, host: string, method = 'GET') =>
+    rawRequest(`${emulator.url}${path}`, { method, headers: { host } });
+
+  it.each([
+    ['a name rebound to this machine', 'attacker.example'],
+    ['such a name with a port', 'attacker.example:80'],
+    ['a name that starts like localhost', 'localhost.attacker.example'],
+    ['a name that starts like 127.0.0.1', '127.0.0.1.attacker.example'],
+    ['user info before a loopback address', 'attacker.example@127.0.0.1'],
+    ['a private network address', '192.168.1.20'],
+  ])('answers 421 with a JSON error, on every route, to %s', async (_name, host) => {
+    const emulator = await startEmulator();
+    const token = await tokenFor(emulator, anna);
+    for (const [path, method] of [
+      [`/scripts/${scriptId}.js`, 'GET'],
+      ['/v1/auth/contact/token', 'POST'],
+      ['/appinbox/v1/messages/count', 'GET'],
+      ['/appinbox/v1/messages/count', 'OPTIONS'],
+    ] as const) {
+      const answer = await hostRequest(emulator, path, host, method);
+      expect(answer.status).toBe(421);
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(answer.body)).toEqual({ error: 'host_not_served', message: expect.any(String) });
+      expect(answer.body).not.toContain('attacker');
+    }
+    expect(emulator.requests.slice(1).map((entry) => entry.status)).toEqual([421, 421, 421, 421]);
+    // The refused call did not use the token up.
+    expect((await inbox(emulator, '/messages/count', token)).status).toBe(200);
+  });
+
+  it.each([
+    ['localhost'],
+    ['LOCALHOST:8080'],
+    ['app.localhost'],
+    ['127.0.0.1'],
+    ['127.8.9.10:1'],
+    ['[::1]:443'],
+  ])('serves the loopback name %s', async (host) => {
+    const emulator = await startEmulator();
+    expect((await hostRequest(emulator, `/scripts/${scriptId}.js`, host)).status).toBe(200);
+  });
+
+  it('tells which hosts are served: loopback names and the configured host, any port', () => {
+    expect(isServedHost('localhost:3000', '127.0.0.1')).toBe(true);
+    expect(isServedHost('[0:0:0:0:0:0:0:1]', '127.0.0.1')).toBe(true);
+    expect(isServedHost('dev.example.test:4010', 'dev.example.test')).toBe(true);
+    expect(isServedHost('DEV.example.test', 'dev.example.test')).toBe(true);
+    expect(isServedHost('192.168.1.20:4010', '192.168.1.20')).toBe(true);
+    expect(isServedHost('[fd00::1]:4010', 'fd00::1')).toBe(true);
+    expect(isServedHost('192.168.1.21', '192.168.1.20')).toBe(false);
+    expect(isServedHost('other.example.test', 'dev.example.test')).toBe(false);
+    expect(isServedHost(undefined, '127.0.0.1')).toBe(false);
+    expect(isServedHost('', '127.0.0.1')).toBe(false);
+    expect(isServedHost('127.0.0.1/path', '127.0.0.1')).toBe(false);
+    expect(isServedHost('localhost.', '127.0.0.1')).toBe(false);
+  });
+});
+
+describe('listening address', () => {
+  it('prints nothing for a loopback address', async () => {
+    const warnings = await warningsDuring(() => startEmulator({ host: '127.0.0.1' }));
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns when it listens on an address other machines may reach, and still serves loopback names only', async () => {
+    let emulator: RetenoEmulator | undefined;
+    const warnings = await warningsDuring(async () => {
+      emulator = await startEmulator({ host: '0.0.0.0' });
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(/^Reteno emulator: listening on http:\/\/0\.0\.0\.0:\d+.*127\.0\.0\.1/),
+    ]);
+    const port = new URL(emulator?.url ?? '').port;
+    expect((await rawRequest(`http://127.0.0.1:${port}/scripts/${scriptId}.js`)).status).toBe(200);
+    const rebound = await rawRequest(`http://127.0.0.1:${port}/scripts/${scriptId}.js`, {
+      headers: { host: `attacker.example:${port}` },
+    });
+    expect(rebound.status).toBe(421);
+  });
+
+  it('tells loopback addresses from others', () => {
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) {
+      expect(isLoopbackAddress(address)).toBe(true);
+    }
+    for (const address of ['0.0.0.0', '::', '192.168.1.20', '::ffff:10.0.0.1', 'fd00::1']) {
+      expect(isLoopbackAddress(address)).toBe(false);
+    }
   });
 });
 
@@ -1025,6 +1209,7 @@ function loadWidgetInPage(widget: string, pageCalls: string[]): FakePage {
       scripts: [firstScript],
       createElement: () => ({}),
     },
+    HTMLScriptElement: function HTMLScriptElement() {},
     console: { log: record('log'), info: record('info'), warn: record('warn'), error: record('error') },
   });
   const run = (code: string) => runInContext(code, context);

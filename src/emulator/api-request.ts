@@ -1,4 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AuthorizationCheck } from './types.js';
+
+/** A request body read once: its text, and its JSON value (`undefined` when the text is empty or not JSON). */
+export interface RequestBody {
+  text: string;
+  json: unknown;
+}
 
 /** An API request, its body read. */
 export interface ApiRequest {
@@ -6,17 +13,9 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
-  rawBody: string;
-}
-
-/** The body parsed as JSON, or `undefined` when it is empty or not JSON. */
-export function parseJsonBody(rawBody: string): unknown {
-  if (rawBody.trim() === '') return undefined;
-  try {
-    return JSON.parse(rawBody) as unknown;
-  } catch {
-    return undefined;
-  }
+  /** Whether `Authorization` carried the API key as the HTTP Basic password. */
+  authorization: AuthorizationCheck;
+  body: RequestBody;
 }
 
 /** Whether the request says its body is JSON (`application/json`, any parameters). */
@@ -25,8 +24,11 @@ export function hasJsonContentType(headers: IncomingHttpHeaders): boolean {
   return mediaType === 'application/json';
 }
 
-/** Reads the whole body as UTF-8; `null` when it is longer than `limitBytes` (the rest is not read). */
-export function readBody(stream: NodeJS.ReadableStream, limitBytes: number): Promise<string | null> {
+/**
+ * Reads the whole body as UTF-8 and parses it as JSON when it is JSON: the emulator's one body reader.
+ * `null` when the body is longer than `limitBytes` (the rest is not read).
+ */
+export function readBody(stream: NodeJS.ReadableStream, limitBytes: number): Promise<RequestBody | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -42,7 +44,19 @@ export function readBody(stream: NodeJS.ReadableStream, limitBytes: number): Pro
       chunks.push(buffer);
     };
     stream.on('data', onData);
-    stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.once('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      resolve({ text, json: parseJson(text) });
+    });
     stream.once('error', reject);
   });
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 import type { Contact } from '../contact-type.js';
 import { FaultQueue } from './faults.js';
 import { parseEmulatorOptions } from './options.js';
+import { RequestLog } from './request-log.js';
 import { EmulatorServer } from './server.js';
 import { contactKeyOrThrow, InboxStore } from './store.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   RetenoEmulator,
   RetenoEmulatorOptions,
 } from './types.js';
+import { readWidgetSource } from './widget.js';
 
 /**
  * Starts a local Reteno: the contact token route, the App Inbox API and a development widget served in place of
@@ -27,17 +29,17 @@ import type {
  */
 export async function createRetenoEmulator(options: RetenoEmulatorOptions): Promise<RetenoEmulator> {
   const config = parseEmulatorOptions(options);
-  const store = new InboxStore();
+  const store = new InboxStore(config.tokenTtlMs);
   for (const contact of config.contacts) store.add(contact);
   const faults = new FaultQueue();
-  const log: LoggedRequest[] = [];
-  const server = new EmulatorServer(config, store, faults, log);
+  const log = new RequestLog(config.maxLoggedRequests, config.maxLoggedBytes);
+  const server = new EmulatorServer(config, store, faults, log, await readWidgetSource());
   const url = await server.listen();
 
   return {
     url,
     get requests(): readonly LoggedRequest[] {
-      return log;
+      return log.entries;
     },
     addContact: (contact: Contact) => store.add(contactKeyOrThrow(contact, 'addContact')),
     pushMessage: (contact: Contact, message: NewInboxMessage) =>
@@ -51,9 +53,7 @@ export async function createRetenoEmulator(options: RetenoEmulatorOptions): Prom
     },
     fail: (fault: EmulatorFault) => faults.add(fault),
     clearFaults: () => faults.clear(),
-    clearRequests(): void {
-      log.length = 0;
-    },
+    clearRequests: () => log.clear(),
     close: () => server.close(),
   };
 }

@@ -17,7 +17,7 @@ export interface ActiveFault {
 
 export const defaultTrickleIntervalMs = 200;
 
-const kinds: Record<EmulatorFaultKind, true> = {
+const kinds: Readonly<Record<EmulatorFaultKind, true>> = {
   status: true,
   timeout: true,
   reset: true,
@@ -26,8 +26,8 @@ const kinds: Record<EmulatorFaultKind, true> = {
   trickle: true,
   oversize: true,
 };
-const routes: Record<EmulatorFaultRoute, true> = { token: true, inbox: true, all: true };
-const faultKeys: Record<keyof EmulatorFault, true> = {
+const routes: Readonly<Record<EmulatorFaultRoute, true>> = { token: true, inbox: true, all: true };
+const faultKeys: Readonly<Record<keyof EmulatorFault, true>> = {
   kind: true,
   status: true,
   times: true,

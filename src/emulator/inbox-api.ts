@@ -1,4 +1,4 @@
-import { type ApiRequest, parseJsonBody } from './api-request.js';
+import type { ApiRequest } from './api-request.js';
 import { emptyReply, jsonReply, type Reply, textReply } from './replies.js';
 import type { ContactRecord, InboxStore } from './store.js';
 import type { InboxMessage } from './types.js';
@@ -11,23 +11,25 @@ const defaultPageSize = 10;
 
 type InboxHandler = (request: ApiRequest, contact: ContactRecord, store: InboxStore) => Reply;
 
-const routes = new Map<string, { method: string; handler: InboxHandler }>([
-  ['/appinbox/v1/messages/count', { method: 'GET', handler: answerCount }],
-  ['/appinbox/v1/messages', { method: 'GET', handler: answerList }],
-  ['/appinbox/v1/messages/status', { method: 'POST', handler: answerStatus }],
-]);
+const routes: Readonly<Record<string, { method: string; handler: InboxHandler }>> = {
+  '/appinbox/v1/messages/count': { method: 'GET', handler: answerCount },
+  '/appinbox/v1/messages': { method: 'GET', handler: answerList },
+  '/appinbox/v1/messages/status': { method: 'POST', handler: answerStatus },
+};
 
 /**
- * The App Inbox API. A request must carry a working token in the `ES-TOKEN` header; the token then stops working
- * and the answer's `ES-TOKEN` header carries the next one (on every authenticated answer, 4xx included).
+ * The App Inbox API. A request must carry a working token in the `ES-TOKEN` header: one that was issued, not used
+ * yet and not expired. The token then stops working and the answer's `ES-TOKEN` header carries the next one (on
+ * every authenticated answer, 4xx included).
  */
 export function answerInboxRequest(request: ApiRequest, store: InboxStore): Reply {
-  const route = routes.get(request.path);
+  const route = Object.hasOwn(routes, request.path) ? routes[request.path] : undefined;
   if (!route) return textReply(404);
   if (request.method !== route.method) return textReply(405, undefined, { allow: route.method });
   const token = request.headers['es-token'];
   const contact = typeof token === 'string' && token !== '' ? store.redeemToken(token) : undefined;
-  if (!contact) return textReply(401, 'Unauthorized: ES-TOKEN is missing, already used or invalidated');
+  if (!contact)
+    return textReply(401, 'Unauthorized: ES-TOKEN is missing, already used, expired or invalidated');
   const reply = route.handler(request, contact, store);
   return { ...reply, headers: { ...reply.headers, 'es-token': store.issueToken(contact) } };
 }
@@ -51,7 +53,7 @@ function answerList(request: ApiRequest, contact: ContactRecord, store: InboxSto
 }
 
 function answerStatus(request: ApiRequest, contact: ContactRecord, store: InboxStore): Reply {
-  const body = parseJsonBody(request.rawBody);
+  const body = request.body.json;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return textReply(400, 'Bad Request: the body must be JSON like {"status":"OPENED","ids":["…"]}');
   }

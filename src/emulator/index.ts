@@ -1,6 +1,7 @@
 export { createRetenoEmulator } from './emulator.js';
 export { emulatorErrorCodes, RetenoEmulatorError, type RetenoEmulatorErrorCode } from './errors.js';
 export type {
+  AuthorizationCheck,
   EmulatorFault,
   EmulatorFaultKind,
   EmulatorFaultRoute,

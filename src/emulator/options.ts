@@ -12,13 +12,15 @@ export interface EmulatorConfig {
   bellSelector: string | null;
   pollIntervalMs: number;
   maxLoggedRequests: number;
+  maxLoggedBytes: number;
+  tokenTtlMs: number;
   /** `null`: reflect any `Origin`. */
   corsOrigins: ReadonlySet<string> | null;
 }
 
 export const minPollIntervalMs = 100;
 
-const optionNames: Record<keyof RetenoEmulatorOptions, true> = {
+const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   apiKey: true,
   scriptId: true,
   port: true,
@@ -27,6 +29,8 @@ const optionNames: Record<keyof RetenoEmulatorOptions, true> = {
   bellSelector: true,
   pollIntervalMs: true,
   maxLoggedRequests: true,
+  maxLoggedBytes: true,
+  tokenTtlMs: true,
   corsOrigins: true,
 };
 
@@ -49,6 +53,8 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     bellSelector,
     pollIntervalMs = 5000,
     maxLoggedRequests = 10_000,
+    maxLoggedBytes = 16 * 1024 * 1024,
+    tokenTtlMs = 60 * 60 * 1000,
     corsOrigins,
   } = options;
 
@@ -85,6 +91,16 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
       `\`maxLoggedRequests\` must be an integer of at least 0, 0 to keep no log (received ${JSON.stringify(maxLoggedRequests)})`,
     );
   }
+  if (!Number.isSafeInteger(maxLoggedBytes) || maxLoggedBytes < 0) {
+    invalid(
+      `\`maxLoggedBytes\` must be an integer of at least 0, 0 to keep no log (received ${JSON.stringify(maxLoggedBytes)})`,
+    );
+  }
+  if (!Number.isSafeInteger(tokenTtlMs) || tokenTtlMs < 1) {
+    invalid(
+      `\`tokenTtlMs\` must be a positive integer of milliseconds, e.g. 3600000 for an hour (received ${JSON.stringify(tokenTtlMs)})`,
+    );
+  }
   if (corsOrigins !== undefined && !Array.isArray(corsOrigins)) {
     invalid(
       '`corsOrigins` must be an array of origins like ["http://localhost:3000"], or absent to reflect any origin',
@@ -99,6 +115,8 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     bellSelector: bellSelector ?? null,
     pollIntervalMs,
     maxLoggedRequests,
+    maxLoggedBytes,
+    tokenTtlMs,
     corsOrigins: corsOrigins === undefined ? null : new Set(corsOrigins.map(parseOrigin)),
   };
 }

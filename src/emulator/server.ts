@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type ApiRequest, readBody } from './api-request.js';
+import { type ApiRequest, type RequestBody, readBody } from './api-request.js';
+import { checkAuthorization } from './authorization.js';
 import { corsHeaders, isPreflight, preflightReply } from './cors.js';
 import { sendOversize, sendReply, trickleReply } from './delivery.js';
 import { type ActiveFault, type ApiRoute, defaultTrickleIntervalMs, type FaultQueue } from './faults.js';
+import { isLoopbackAddress, isServedHost } from './hosts.js';
 import { answerInboxRequest, inboxPathPrefix } from './inbox-api.js';
 import type { EmulatorConfig } from './options.js';
-import { type Reply, textReply } from './replies.js';
+import { jsonReply, type Reply, textReply } from './replies.js';
+import { loggedSize, type RequestLog } from './request-log.js';
 import type { InboxStore } from './store.js';
 import { Timers } from './timers.js';
 import { answerTokenRequest, tokenPath } from './token-api.js';
@@ -18,23 +21,35 @@ export const maxBodyBytes = 1024 * 1024;
 
 const scriptPathPattern = /^\/scripts\/([^/]+)\.js$/;
 
-/** The emulator's HTTP side: routing, CORS, faults, the request log, and a close that leaves nothing open. */
+/**
+ * The emulator's HTTP side: the `Host` check, routing, CORS, faults, the request log, and a close that leaves
+ * nothing open.
+ */
 export class EmulatorServer {
   readonly #config: EmulatorConfig;
   readonly #store: InboxStore;
   readonly #faults: FaultQueue;
-  readonly #log: LoggedRequest[];
+  readonly #log: RequestLog;
+  readonly #widgetSource: string;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Timers();
+  /** The widget with its settings written in, once the URL is known. */
   #script = '';
   #closing: Promise<void> | undefined;
 
-  constructor(config: EmulatorConfig, store: InboxStore, faults: FaultQueue, log: LoggedRequest[]) {
+  constructor(
+    config: EmulatorConfig,
+    store: InboxStore,
+    faults: FaultQueue,
+    log: RequestLog,
+    widgetSource: string,
+  ) {
     this.#config = config;
     this.#store = store;
     this.#faults = faults;
     this.#log = log;
+    this.#widgetSource = widgetSource;
     this.#server = createServer((request, response) => {
       this.#handle(request, response).catch(() => {
         if (!response.headersSent) sendReply(response, textReply(500));
@@ -47,18 +62,25 @@ export class EmulatorServer {
     });
   }
 
-  /** Starts listening; resolves with the base URL. */
+  /** Starts listening; resolves with the base URL. Warns on `console` when the address is not loopback. */
   listen(): Promise<string> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(this.#config.port, this.#config.host, () => {
         this.#server.off('error', reject);
-        const url = baseUrl(this.#server.address() as AddressInfo);
-        this.#script = renderWidgetScript({
+        const address = this.#server.address() as AddressInfo;
+        const url = baseUrl(address);
+        this.#script = renderWidgetScript(this.#widgetSource, {
           apiUrl: url,
           bellSelector: this.#config.bellSelector,
           pollIntervalMs: this.#config.pollIntervalMs,
         });
+        if (!isLoopbackAddress(address.address)) {
+          console.warn(
+            `Reteno emulator: listening on ${url}, an address other machines may reach. The emulator is a ` +
+              'development tool without real security; listen on 127.0.0.1 unless you need this.',
+          );
+        }
         resolve(url);
       });
     });
@@ -82,26 +104,37 @@ export class EmulatorServer {
       response.setHeader(name, value);
     }
 
-    const rawBody = await readBody(request, maxBodyBytes);
+    const body = await readBody(request, maxBodyBytes);
+    const authorization = checkAuthorization(request.headers.authorization, this.#config.apiKey);
+    const { authorization: _neverLogged, ...loggedHeaders } = request.headers;
     const entry: LoggedRequest = {
       method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
-      headers: { ...request.headers },
-      body: rawBody === null ? undefined : loggedBody(rawBody),
+      headers: loggedHeaders,
+      authorization,
+      body: body === null ? undefined : loggedBody(body),
       status: null,
       at: Date.now(),
     };
-    if (this.#config.maxLoggedRequests > 0) {
-      this.#log.push(entry);
-      if (this.#log.length > this.#config.maxLoggedRequests) this.#log.shift();
-    }
+    this.#log.add(entry, loggedSize(method, request.url ?? '/', loggedHeaders, body?.text ?? ''));
     const respond = (reply: Reply) => {
       entry.status = reply.status;
       sendReply(response, reply);
     };
 
-    if (rawBody === null) {
+    if (!isServedHost(request.headers.host, this.#config.host)) {
+      respond(
+        jsonReply(421, {
+          error: 'host_not_served',
+          message:
+            'The Reteno emulator serves only loopback host names (localhost, 127.0.0.1, [::1]) and the host it ' +
+            'listens on: call it by one of them.',
+        }),
+      );
+      return;
+    }
+    if (body === null) {
       respond(textReply(413, `Payload Too Large: at most ${maxBodyBytes} bytes`, { connection: 'close' }));
       return;
     }
@@ -124,11 +157,12 @@ export class EmulatorServer {
       path: url.pathname,
       query: url.searchParams,
       headers: request.headers,
-      rawBody,
+      authorization,
+      body,
     };
     const answer = (): Reply =>
       route === 'token'
-        ? answerTokenRequest(apiRequest, this.#config.apiKey, this.#store)
+        ? answerTokenRequest(apiRequest, this.#store)
         : answerInboxRequest(apiRequest, this.#store);
     const fault = this.#faults.take(route);
     if (!fault) {
@@ -218,13 +252,10 @@ function apiRouteOf(path: string): ApiRoute | null {
   return null;
 }
 
-function loggedBody(rawBody: string): unknown {
-  if (rawBody === '') return undefined;
-  try {
-    return JSON.parse(rawBody) as unknown;
-  } catch {
-    return rawBody;
-  }
+/** The body as the log shows it: its JSON value, else its text, else (when empty) `undefined`. */
+function loggedBody(body: RequestBody): unknown {
+  if (body.json !== undefined) return body.json;
+  return body.text === '' ? undefined : body.text;
 }
 
 function decodePathSegment(segment: string): string | null {

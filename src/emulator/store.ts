@@ -51,10 +51,23 @@ export function contactKeyOrThrow(contact: unknown, method: string): ContactKey 
   return key;
 }
 
+interface IssuedToken {
+  contact: ContactRecord;
+  /** `performance.now()` after which the token no longer works. */
+  expiresAt: number;
+}
+
 /** Contacts, their inboxes and the tokens that open them. */
 export class InboxStore {
   readonly #contacts: ContactRecord[] = [];
-  readonly #tokens = new Map<string, ContactRecord>();
+  /** In the order issued, so the oldest (first to expire) come first. */
+  readonly #tokens = new Map<string, IssuedToken>();
+  readonly #tokenTtlMs: number;
+
+  /** @param tokenTtlMs How long an issued token works, in milliseconds, if it is not used first. */
+  constructor(tokenTtlMs: number) {
+    this.#tokenTtlMs = tokenTtlMs;
+  }
 
   /** Adds a contact, or fills in the missing fields of the known contact it matches. */
   add(key: ContactKey): void {
@@ -92,16 +105,18 @@ export class InboxStore {
   }
 
   issueToken(contact: ContactRecord): string {
+    const now = performance.now();
+    this.#dropExpiredTokens(now);
     const token = randomBytes(32).toString('base64url');
-    this.#tokens.set(token, contact);
+    this.#tokens.set(token, { contact, expiresAt: now + this.#tokenTtlMs });
     return token;
   }
 
-  /** The contact a token belongs to; the token stops working, as every token works once. */
+  /** The contact a working token belongs to; the token stops working, as every token works once. */
   redeemToken(token: string): ContactRecord | undefined {
-    const contact = this.#tokens.get(token);
+    const issued = this.#tokens.get(token);
     this.#tokens.delete(token);
-    return contact;
+    return issued && issued.expiresAt > performance.now() ? issued.contact : undefined;
   }
 
   invalidateTokens(contact?: ContactRecord): void {
@@ -109,7 +124,15 @@ export class InboxStore {
       this.#tokens.clear();
       return;
     }
-    for (const [token, owner] of this.#tokens) if (owner === contact) this.#tokens.delete(token);
+    for (const [token, issued] of this.#tokens) if (issued.contact === contact) this.#tokens.delete(token);
+  }
+
+  /** Tokens that were never used would otherwise pile up: they expire in the order they were issued. */
+  #dropExpiredTokens(now: number): void {
+    for (const [token, issued] of this.#tokens) {
+      if (issued.expiresAt > now) return;
+      this.#tokens.delete(token);
+    }
   }
 
   pushMessage(contact: ContactRecord, message: NewInboxMessage): InboxMessage {

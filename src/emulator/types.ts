@@ -19,7 +19,10 @@ export interface RetenoEmulatorOptions {
    */
   port?: number;
   /**
-   * Interface to listen on. Loopback by default, so nothing outside this machine can reach the emulator.
+   * Interface to listen on. Loopback by default, so nothing outside this machine can reach the emulator; any other
+   * address prints a warning. Whatever the interface, only requests whose `Host` is a loopback name (`localhost`,
+   * `*.localhost`, `127.x.x.x`, `[::1]`) or this host are served; others answer 421 (a defence against DNS
+   * rebinding).
    * @default '127.0.0.1'
    */
   host?: string;
@@ -46,6 +49,19 @@ export interface RetenoEmulatorOptions {
    * @default 10000
    */
   maxLoggedRequests?: number;
+  /**
+   * How many bytes of requests `requests` keeps, counting each request's method, URL, headers and body. When a new
+   * request would pass it, the oldest entries are dropped; a request larger than this on its own is not kept.
+   * 0 keeps none.
+   * @default 16777216 (16 MiB)
+   */
+  maxLoggedBytes?: number;
+  /**
+   * How long a token works, in milliseconds, if it is not used first: a token from the token route or from an
+   * `ES-TOKEN` answer header. An expired token gets 401 from the App Inbox API, as a used one does.
+   * @default 3600000 (1 hour)
+   */
+  tokenTtlMs?: number;
   /**
    * Origins allowed to call the App Inbox API from a browser. When absent, the request's `Origin` is reflected,
    * so any local site works.
@@ -125,14 +141,22 @@ export interface EmulatorFault {
   route?: EmulatorFaultRoute;
 }
 
+/**
+ * What a request's `Authorization` header was: `absent`, `valid` (HTTP Basic with the API key as the password,
+ * any username) or `invalid` (anything else).
+ */
+export type AuthorizationCheck = 'absent' | 'valid' | 'invalid';
+
 /** One request the emulator received. `status` is `null` while no answer was started, and stays so if none was. */
 export interface LoggedRequest {
   method: string;
   /** The path without the query string. */
   path: string;
   query: Record<string, string>;
-  /** Request headers, names in lower case. */
+  /** Request headers, names in lower case, without `authorization`: its value is never kept. */
   headers: IncomingHttpHeaders;
+  /** What the `Authorization` header was, checked against the API key. */
+  authorization: AuthorizationCheck;
   /** The body parsed as JSON, the raw text when it is not JSON, or `undefined` when empty. */
   body: unknown;
   status: number | null;
@@ -145,8 +169,8 @@ export interface RetenoEmulator {
   /** Base URL, without a trailing slash. @example 'http://127.0.0.1:40123' */
   readonly url: string;
   /**
-   * The requests received since start or the last `clearRequests()`, oldest first: the newest
-   * `maxLoggedRequests` of them.
+   * The requests received since start or the last `clearRequests()`, oldest first: the newest of them, within
+   * `maxLoggedRequests` and `maxLoggedBytes`.
    */
   readonly requests: readonly LoggedRequest[];
   /** Makes a contact known. A contact that shares a field with a known one adds its other fields to it. */
@@ -155,7 +179,7 @@ export interface RetenoEmulator {
   pushMessage(contact: Contact, message: NewInboxMessage): InboxMessage;
   /** Copies of a known contact's messages, newest first. Throws for an unknown contact. */
   messagesOf(contact: Contact): InboxMessage[];
-  /** Makes every token of that contact (throws when unknown), or of every contact, answer 401. */
+  /** Makes every token of that contact (throws when unknown), or of every contact, answer 401, as expiry does. */
   invalidateTokens(contact?: Contact): void;
   /** Queues a fault; faults are played in the order they were queued. */
   fail(fault: EmulatorFault): void;
