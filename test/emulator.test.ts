@@ -961,7 +961,10 @@ describe('token lifetime', () => {
 
 describe('Host check (DNS rebinding)', () => {
   const hostRequest = (emulator: RetenoEmulator, path: string, host: string, method = 'GET') =>
-    rawRequest(`${emulator.url}${path}`, { method, headers: { host } });
+    rawRequest(`${emulator.url}${path}`, {
+      method,
+      headers: { host, origin: `http://${host}`, 'access-control-request-method': 'GET' },
+    });
 
   it.each([
     ['a name rebound to this machine', 'attacker.example'],
@@ -984,6 +987,7 @@ describe('Host check (DNS rebinding)', () => {
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
       expect(JSON.parse(answer.body)).toEqual({ error: 'host_not_served', message: expect.any(String) });
       expect(answer.body).not.toContain('attacker');
+      expect(answer.headers['access-control-allow-origin']).toBeUndefined();
     }
     expect(emulator.requests.slice(1).map((entry) => entry.status)).toEqual([421, 421, 421, 421]);
     // The refused call did not use the token up.
@@ -1107,18 +1111,21 @@ describe('command line', () => {
       '--contact',
       'externalCustomerId=7',
     ];
-    expect(parseCliArguments([...args, '--cors-origin', 'http://localhost:3000'], env)).toMatchObject({
+    const flags = [...args, '--cors-origin', 'http://localhost:3000', '--token-ttl-ms', '60000'];
+    expect(parseCliArguments(flags, env)).toMatchObject({
       options: {
         port: 0,
         apiKey: 'flag-key',
         contacts: [{ email: 'b@example.com' }, { externalCustomerId: '7' }],
         corsOrigins: ['http://localhost:3000'],
+        tokenTtlMs: 60000,
       },
     });
   });
 
   it('refuses a bad port, a contact it cannot read, and unknown flags', () => {
     expect(() => parseCliArguments(['--port', 'eighty'], {})).toThrow(/--port/);
+    expect(() => parseCliArguments(['--token-ttl-ms', '1h'], {})).toThrow(/--token-ttl-ms/);
     expect(() => parseContact('anna')).toThrow(/--contact "anna"/);
     expect(() => parseCliArguments(['--apikey', 'x'], {})).toThrow(/apikey/);
     expect(parseCliArguments(['-h'], {})).toEqual({ kind: 'help' });

@@ -564,18 +564,18 @@
     }
 
     /** @param {Event} event */
-    function onListClick(event) {
+    async function onListClick(event) {
       const item = messageOf(event.target);
-      if (item) return openMessage(item);
+      if (item) await openMessage(item);
     }
 
     /** @param {KeyboardEvent} event */
-    function onListKeydown(event) {
+    async function onListKeydown(event) {
       if (event.key !== 'Enter' && event.key !== ' ') return;
       const item = messageOf(event.target);
       if (item && item === event.target) {
         event.preventDefault();
-        return openMessage(item);
+        await openMessage(item);
       }
     }
 

@@ -12,7 +12,8 @@ Runs a local Reteno: the contact token route, the App Inbox API and a developmen
 
 Options (flags win over environment variables):
   --port <n>              port to listen on (env PORT; default ${defaultCliPort}; 0 for any free port)
-  --host <address>        interface to listen on (env RETENO_EMULATOR_HOST; default 127.0.0.1)
+  --host <address>        interface to listen on (env RETENO_EMULATOR_HOST; default 127.0.0.1); whatever it
+                          is, only loopback host names and this one are served
   --api-key <key>         password of the token route's Basic auth
                           (env RETENO_EMULATOR_API_KEY; default ${defaultCliApiKey})
   --script-id <id>        the widget is served at /scripts/<id>.js
@@ -21,6 +22,7 @@ Options (flags win over environment variables):
                           (env RETENO_EMULATOR_CONTACTS, comma-separated); each gets a welcome message
   --bell-selector <css>   element the bell is appended to (default: fixed in the top-right corner)
   --poll-interval-ms <n>  how often the widget refreshes the unread count (default 5000)
+  --token-ttl-ms <n>      how long an unused token works (default 3600000, an hour)
   --cors-origin <origin>  an origin allowed to call the App Inbox API, repeatable (default: any)
   -h, --help              show this help`;
 
@@ -44,6 +46,7 @@ export function parseCliArguments(
       contact: { type: 'string', multiple: true },
       'bell-selector': { type: 'string' },
       'poll-interval-ms': { type: 'string' },
+      'token-ttl-ms': { type: 'string' },
       'cors-origin': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,6 +64,9 @@ export function parseCliArguments(
   if (values['bell-selector'] !== undefined) options.bellSelector = values['bell-selector'];
   if (values['poll-interval-ms'] !== undefined) {
     options.pollIntervalMs = integer('--poll-interval-ms', values['poll-interval-ms'], 5000);
+  }
+  if (values['token-ttl-ms'] !== undefined) {
+    options.tokenTtlMs = integer('--token-ttl-ms', values['token-ttl-ms'], 60 * 60 * 1000);
   }
   if (values['cors-origin'] !== undefined) options.corsOrigins = values['cors-origin'];
   return { kind: 'start', options };

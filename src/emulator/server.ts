@@ -100,9 +100,6 @@ export class EmulatorServer {
     const method = request.method ?? 'GET';
     const origin = request.headers.origin;
     response.setHeader('cache-control', 'no-store');
-    for (const [name, value] of Object.entries(corsHeaders(origin, this.#config.corsOrigins))) {
-      response.setHeader(name, value);
-    }
 
     const body = await readBody(request, maxBodyBytes);
     const authorization = checkAuthorization(request.headers.authorization, this.#config.apiKey);
@@ -133,6 +130,9 @@ export class EmulatorServer {
         }),
       );
       return;
+    }
+    for (const [name, value] of Object.entries(corsHeaders(origin, this.#config.corsOrigins))) {
+      response.setHeader(name, value);
     }
     if (body === null) {
       respond(textReply(413, `Payload Too Large: at most ${maxBodyBytes} bytes`, { connection: 'close' }));
