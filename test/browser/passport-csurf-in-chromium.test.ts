@@ -1,23 +1,20 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
 import { createRetenoEmulator, type RetenoEmulator } from '../../src/emulator/index.js';
 import { createPassportSite, siteUsers } from '../fixtures/passport-site/site.js';
 import {
+  type ChromiumSession,
   describeInChromium,
   type Exchange,
   expectCleanRun,
   failedToLoad,
-  launchChromium,
   listedMessages,
   navigateBy,
   observeQuietPeriod,
   openPanel,
-  openWatchedContext,
-  saveScreenshot,
+  serveOnLoopback,
   settledExchanges,
   stopNotices,
-  type WatchedContext,
+  urlsRelativeTo,
+  useChromium,
   waitFor,
   waitForBellCount,
   widget,
@@ -35,41 +32,19 @@ const annaContact = { email: anna.email };
 /** The bell inside the site's header slot. */
 const bell = `#inbox-bell ${widget.bell}`;
 
-interface RunningSite {
-  url: string;
-  server: Server;
-}
-
-async function startSite(passCsrfToken: boolean): Promise<RunningSite> {
-  const app = createPassportSite({
-    reteno: { apiKey, scriptId, baseUrl: emulator.url, scriptBaseUrl: `${emulator.url}/scripts/` },
-    passCsrfToken,
-  });
-  const server = await new Promise<Server>((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function stopSite(site: RunningSite): Promise<void> {
-  return new Promise((resolve) => {
-    site.server.close(() => resolve());
-    site.server.closeAllConnections();
-  });
-}
-
-let browser: Browser;
+let chromium: ChromiumSession;
 let emulator: RetenoEmulator;
-/** What the running test opened: closed after it, whatever its outcome. */
-let current: { site: RunningSite; watched: WatchedContext; page: Page; name: string } | undefined;
 
-/** Starts the site, opens its sign-in page in a fresh context and signs Anna in through the form. */
-async function signInOnSite(name: string, passCsrfToken: boolean) {
-  const site = await startSite(passCsrfToken);
-  const watched = await openWatchedContext(browser);
-  watched.context.setDefaultTimeout(10_000);
-  const page = await watched.newPage();
-  current = { site, watched, page, name };
+/** Starts the site (stopped after the test), opens its sign-in page in a fresh context and signs Anna in. */
+async function signInOnSite(passCsrfToken: boolean) {
+  const site = await serveOnLoopback(
+    createPassportSite({
+      reteno: { apiKey, scriptId, baseUrl: emulator.url, scriptBaseUrl: `${emulator.url}/scripts/` },
+      passCsrfToken,
+    }),
+  );
+  chromium.afterTest(() => site.close());
+  const { page, watched } = await chromium.openPage();
   await page.goto(`${site.url}/login`);
   await page.fill('#username', anna.username);
   await page.fill('#current-password', anna.password);
@@ -77,15 +52,13 @@ async function signInOnSite(name: string, passCsrfToken: boolean) {
   expect(page.url()).toBe(`${site.url}/`);
   await expect(page.textContent('h1')).resolves.toBe(`Hello, ${anna.name}`);
 
-  const where = (url: string) =>
-    url.startsWith(emulator.url)
-      ? `emulator${url.slice(emulator.url.length)}`
-      : url.replace(site.url, 'site');
   return {
-    site,
     page,
     watched,
-    where,
+    where: urlsRelativeTo([
+      ['emulator', emulator.url],
+      ['site', site.url],
+    ]),
     tokenCalls: (): Exchange[] =>
       watched.exchanges.filter(
         (exchange) => exchange.method === 'POST' && exchange.url === `${site.url}${tokenRoute}`,
@@ -96,6 +69,8 @@ async function signInOnSite(name: string, passCsrfToken: boolean) {
 describeInChromium(
   'a Passport + csurf site in Chromium (csurf before Passport, retenoInbox after it)',
   () => {
+    chromium = useChromium('passport-csurf', testTimeoutMs);
+
     beforeAll(async () => {
       emulator = await createRetenoEmulator({
         apiKey,
@@ -104,30 +79,20 @@ describeInChromium(
         bellSelector: '#inbox-bell',
         pollIntervalMs,
       });
-      browser = await launchChromium();
     }, testTimeoutMs);
 
-    afterEach(async () => {
-      const ending = current;
-      current = undefined;
-      try {
-        await saveScreenshot(ending?.page, `passport-csurf-${ending?.name ?? 'unnamed'}`);
-      } finally {
-        await ending?.watched.context.close();
-        if (ending) await stopSite(ending.site);
-        emulator.clearRequests();
-      }
-    }, testTimeoutMs);
+    afterEach(() => {
+      emulator.clearRequests();
+    });
 
     afterAll(async () => {
-      await browser?.close();
       await emulator?.close();
     }, testTimeoutMs);
 
     test(
       'with csrfToken: signing in through the form brings the bell, and a pushed message shows in it',
       async () => {
-        const { page, watched, where, tokenCalls } = await signInOnSite('bell', true);
+        const { page, watched, where, tokenCalls } = await signInOnSite(true);
 
         await page.waitForSelector(bell);
         await waitForBellCount(page, 0, bell);
@@ -156,7 +121,7 @@ describeInChromium(
     test(
       "without csrfToken: csurf's 403 page answers the token call, and the console names csrfToken and #mount-order once",
       async () => {
-        const { page, watched, where, tokenCalls } = await signInOnSite('dead-bell', false);
+        const { page, watched, where, tokenCalls } = await signInOnSite(false);
 
         const [refused] = await settledExchanges('the refused token call', tokenCalls, 1);
         expect(refused?.status).toBe(403);
