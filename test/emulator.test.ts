@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createContext, runInContext, Script } from 'node:vm';
 import ts from 'typescript';
@@ -9,6 +10,7 @@ import {
   type RetenoEmulatorOptions,
 } from '../src/emulator/index.js';
 import { isLoopbackAddress, isServedHost } from '../src/emulator/hosts.js';
+import { packageFile } from '../src/package-files.js';
 import { readWidgetSource, renderWidgetScript } from '../src/emulator/widget.js';
 
 const apiKey = 'test-api-key';
@@ -580,6 +582,20 @@ describe('widget script', () => {
       bellSelector: '</script><b id="x">\u2028',
       pollIntervalMs: 1234,
     });
+  });
+
+  it('serves views/emulator-widget.js as it is, but for the settings line it writes in', async () => {
+    const emulator = await startEmulator({ pollIntervalMs: 700 });
+    const served = (await (await fetch(`${emulator.url}/scripts/${scriptId}.js`)).text()).split('\n');
+    const file = (await readFile(packageFile('views/emulator-widget.js'), 'utf8')).split('\n');
+    expect(served).toHaveLength(file.length);
+    const changed = served.flatMap((line, index) => (line === file[index] ? [] : [[file[index], line]]));
+    expect(changed).toEqual([
+      [
+        "  const SETTINGS = { apiUrl: '', bellSelector: null, pollIntervalMs: 5000 };",
+        `  const SETTINGS = {"apiUrl":${JSON.stringify(emulator.url)},"bellSelector":null,"pollIntervalMs":700};`,
+      ],
+    ]);
   });
 
   it('is plain ES2017 that a strict CSP allows: no eval, no HTML strings, no style attributes', async () => {
