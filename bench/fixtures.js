@@ -1,68 +1,76 @@
-import { randomBytes } from 'node:crypto';
+// What the bench's processes share: the package under measurement, the site's sign-in, the requests, and the
+// child processes that serve on 127.0.0.1.
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
-/** What the bench sites, the upstream and the load generators agree on. */
 export const apiKey = 'bench-api-key-5b1f0c';
 export const scriptId = '0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b';
 export const tokenPath = '/reteno/app-inbox/token';
 
-/** The contacts the bench sites know, by session id (`Cookie: sid=<id>`). The upstream knows all but `unknown`. */
-export const contacts = {
-  known: { email: 'anna@example.com' },
-  unknown: { email: 'unknown@example.com' },
-  // Resolved by the site but refused by the package (422), so never sent upstream.
-  invalid: { email: 'not an e-mail address' },
-};
-
-/** The bench sites' stand-in for a site's sign-in: the contact of the request's `sid` cookie, if any. */
-export function signedInContact(req) {
-  const sid = /(?:^|;\s*)sid=([^;]*)/.exec(req.headers.cookie ?? '')?.[1];
-  return sid === undefined ? undefined : contacts[sid];
+/** The built package: BENCH_PACKAGE (the path of its entry module) if set, else the ESM build in dist/. */
+export function loadPackage() {
+  const esm = new URL('../dist/esm/index.js', import.meta.url);
+  const built = existsSync(esm) ? esm : new URL('../dist/index.js', import.meta.url);
+  return import(process.env.BENCH_PACKAGE ? pathToFileURL(process.env.BENCH_PACKAGE).href : built.href);
 }
 
-/** As helmet-based sites do: a fresh CSP nonce per response, set before anything renders. */
-export function freshNonce(_req, res, next) {
-  res.locals.cspNonce = randomBytes(16).toString('base64');
+/** The site's own sign-in, as a session lookup gives it: the cookie `sid=anna` is Anna. */
+export function signIn(req, _res, next) {
+  if (/(?:^|;\s*)sid=anna(?:;|$)/.test(req.headers.cookie ?? '')) req.user = { email: 'anna@example.com' };
   next();
 }
 
-let floorEmbed = '';
-
-/** The floor's embed from now on: the package's embed bytes, once they are known. */
-export function setFloorEmbed(embed) {
-  floorEmbed = embed;
-}
-
-/** The floor: the same embed bytes for signed-in visitors (see setFloorEmbed), with no work behind them. */
-export function floor(req, res, next) {
-  if (req.user) res.locals.retenoInbox = () => floorEmbed;
-  next();
-}
-
-/**
- * What a browser sends with every page request besides its cookies. The embed reads Accept-Language, so a
- * page request without it would leave out part of the embed's work.
- */
-export const browserHeaders = {
+/** Page requests as a browser sends them (the embed reads Accept-Language), and a token request as the embed does. */
+const browser = {
   accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
   'accept-language': 'uk-UA,uk;q=0.9,en-US;q=0.8,en;q=0.7',
   'user-agent':
     'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
 };
+export const headers = {
+  anonymous: browser,
+  signedIn: { ...browser, cookie: 'sid=anna' },
+  token: { cookie: 'sid=anna', 'x-reteno-inbox': '1' },
+};
 
-/** A page request of the signed-in contact `known`: a browser's headers and the session cookie. */
-export const signedInHeaders = { ...browserHeaders, cookie: 'sid=known' };
-
-/** A token request as the embed sends it, for the contact `known`. */
-export const tokenRequestHeaders = { cookie: 'sid=known', 'x-reteno-inbox': '1' };
-
-/** The embed's `<script>` elements in a page (those with Reteno's init call), in order. */
-export function embedElements(html) {
-  return (html.match(/<script\b[^>]*>[\s\S]*?<\/script>/g) ?? []).filter((element) =>
-    element.includes("eS('init'"),
-  );
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-/** A page with every CSP nonce blanked, so that two responses of one page compare equal. */
-export function withoutNonces(html) {
-  return html.replace(/ nonce="[^"]*"/g, ' nonce=""');
+/** The value below which `fraction` of the sorted numbers fall (nearest rank). */
+export function percentile(sorted, fraction) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
+}
+
+/** Starts a bench server process (see serveParent); resolves to `{ url, ask(question), stop() }` once it listens. */
+export async function startChild(script, args = [], execArgv = []) {
+  const child = fork(new URL(script, import.meta.url), args, { execArgv });
+  const pending = [];
+  child.on('message', (answer) => pending.shift()?.resolve(answer));
+  child.on('exit', (code, signal) => {
+    for (const { reject } of pending.splice(0)) reject(new Error(`${script} exited (${code ?? signal})`));
+  });
+  const ask = (question) =>
+    new Promise((resolve, reject) => {
+      if (!child.connected) return reject(new Error(`${script} has exited`));
+      pending.push({ resolve, reject });
+      child.send(question);
+    });
+  const stop = () =>
+    new Promise((resolve) => (child.connected ? child.once('exit', resolve).kill() : resolve()));
+  return { url: await ask('url'), ask, stop };
+}
+
+/** The child's side: answers each question with `answers[question]()`; closes on SIGTERM or a lost parent. */
+export function serveParent(answers) {
+  process.on('message', async (question) => process.send?.(await answers[question]()));
+  const close = async () => {
+    await answers.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', close);
+  process.on('disconnect', close);
 }

@@ -1,0 +1,111 @@
+// One process of the page comparison; index.js runs several and reads the one JSON line each prints. The sites
+// differ in one layer only: a do-nothing layer (the floor), this package, helmet(), and a second do-nothing site as
+// a control. Requests take turns, one at a time, in a new random order each round, so every site sees the same
+// machine. Each site times a request from the server's `request` event to the end of res.end(): sign-in, nonce,
+// the layer, rendering and sending all happen in that span.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, createServer, request, ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import ejs from 'ejs';
+import express from 'express';
+import helmet from 'helmet';
+import { apiKey, headers, loadPackage, median, scriptId, signIn } from './fixtures.js';
+
+const requests = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const warmUp = Number(process.env.BENCH_WARM_UP ?? 5000);
+const { retenoInbox } = await loadPackage();
+const views = new URL('./views/', import.meta.url);
+const products = [...'ABCDEFGHIJKL'].map((letter, id) => ({ id, name: letter, price: '9.90 EUR' }));
+
+/** As helmet-based sites do: a fresh CSP nonce per response. */
+function freshNonce(_req, res, next) {
+  res.locals.cspNonce = randomBytes(16).toString('base64');
+  next();
+}
+
+async function startSite(name, layer) {
+  // Each site compiles the page for itself, as a site alone in its process does: one template function shared by
+  // the sites would be optimised for one site's helper and deoptimised by another's.
+  const template = ejs.compile(`<% /* ${name} */ %>${readFileSync(new URL('page.ejs', views), 'utf8')}`);
+  const app = express();
+  app.engine('ejs', (_path, locals, callback) => callback(null, template(locals)));
+  app.set('views', fileURLToPath(views)).set('view engine', 'ejs').set('view cache', true).set('etag', false);
+  app.use(signIn, freshNonce, layer);
+  app.get('/', (req, res) => res.render('page', { user: req.user, products }));
+
+  const site = { name, micros: 0 };
+  site.server = createServer((req, res) => {
+    const started = performance.now();
+    res.end = function end(...args) {
+      const result = ServerResponse.prototype.end.apply(this, args);
+      site.micros = (performance.now() - started) * 1000;
+      return result;
+    };
+    app(req, res);
+  });
+  await new Promise((resolve) => site.server.listen(0, '127.0.0.1', resolve));
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  site.connection = { agent, host: '127.0.0.1', port: site.server.address().port };
+  return site;
+}
+
+/** One GET / on the site's kept-alive connection: the page, and the µs the site spent on it. */
+function load(site, pageHeaders) {
+  return new Promise((resolve, reject) => {
+    const answer = (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`${site.name} answered ${res.statusCode}`));
+        resolve({ body: Buffer.concat(chunks).toString(), micros: site.micros });
+      });
+    };
+    request({ ...site.connection, headers: pageHeaders }, answer)
+      .on('error', reject)
+      .end();
+  });
+}
+
+const doNothing = (_req, _res, next) => next();
+const floor = await startSite('floor', doNothing);
+const inboxLayer = retenoInbox({ apiKey, scriptId, resolveContact: (req) => req.user });
+const inbox = await startSite('package', inboxLayer);
+const helmetSite = await startSite('helmet', helmet());
+const control = await startSite('control', doNothing);
+
+// The pages must be what they claim: the floor's page, plus one embed on the signed-in visitor's.
+const embedPattern = /<script nonce="[A-Za-z0-9+/=]+">[\s\S]*?<\/script>/g;
+const signedInPage = (await load(inbox, headers.signedIn)).body;
+const [embed, ...others] = signedInPage.match(embedPattern) ?? [];
+if (
+  !embed?.includes("eS('init'") ||
+  others.length > 0 ||
+  signedInPage.includes(apiKey) ||
+  signedInPage.replace(embed, '') !== (await load(floor, headers.signedIn)).body ||
+  (await load(inbox, headers.anonymous)).body !== (await load(floor, headers.anonymous)).body
+) {
+  throw new Error("the package's pages must be the floor's, plus one embed without the API key if signed in");
+}
+
+const runs = {
+  floorSignedIn: [floor, headers.signedIn],
+  floorAnonymous: [floor, headers.anonymous],
+  packageSignedIn: [inbox, headers.signedIn],
+  packageAnonymous: [inbox, headers.anonymous],
+  helmetSignedIn: [helmetSite, headers.signedIn],
+  controlSignedIn: [control, headers.signedIn],
+};
+const times = Object.fromEntries(Object.keys(runs).map((name) => [name, []]));
+for (let round = 0; round < warmUp + requests; round++) {
+  // A shuffle per round: in a fixed order, each run would always follow the same other run and inherit its traces.
+  const order = Object.keys(runs).map((name) => [Math.random(), name]);
+  for (const [, name] of order.sort(([a], [b]) => a - b)) {
+    const { micros } = await load(...runs[name]);
+    if (round >= warmUp) times[name].push(micros);
+  }
+}
+
+const medians = Object.fromEntries(Object.entries(times).map(([name, values]) => [name, median(values)]));
+console.log(JSON.stringify({ ...medians, embedBytes: Buffer.byteLength(embed) }));
+process.exit(0);

@@ -1,0 +1,61 @@
+// A stand-in for Reteno's token endpoint on 127.0.0.1, in a process of its own: as fast as node:http allows, or,
+// with --fault-rate, failing a seeded share of its answers in mixed ways.
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { serveParent } from './fixtures.js';
+
+const { values: args } = parseArgs({
+  options: { 'fault-rate': { type: 'string', default: '0' }, seed: { type: 'string', default: '1' } },
+});
+const faultRate = Number(args['fault-rate']);
+
+// Seeded, so that a soak run can be repeated fault for fault.
+let seed = Number(args.seed) >>> 0;
+function random() {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+
+const answer = (status, headers, body) => (res) => {
+  if (!res.destroyed) res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(body);
+};
+const json = { 'content-type': 'application/json' };
+const token = answer(200, json, JSON.stringify({ token: `tok_${'f'.repeat(48)}` }));
+const faults = {
+  500: answer(500, {}, 'upstream failure'),
+  503: answer(503, {}, 'upstream failure'),
+  429: answer(429, {}, 'Too Many Requests'),
+  '429-long': answer(429, { 'retry-after': '30' }, 'Too Many Requests'),
+  reset: (res) => res.socket?.resetAndDestroy(),
+  garbage: answer(200, { 'content-type': 'text/html' }, '<html><h1>502 Bad Gateway</h1></html>'),
+  'malformed-json': answer(200, json, '{"token":'),
+  hang: () => {}, // no answer: the client gives up at its deadline
+  slow: (res) => setTimeout(() => token(res), 300),
+};
+const kinds = Object.keys(faults);
+
+const counts = { requests: 0, connections: 0, faults: Object.fromEntries(kinds.map((kind) => [kind, 0])) };
+const sockets = new Set();
+const server = createServer((req, res) => {
+  counts.requests += 1;
+  req.resume().on('end', () => {
+    if (faultRate === 0 || random() >= faultRate) return token(res);
+    const kind = kinds[Math.floor(random() * kinds.length)];
+    counts.faults[kind] += 1;
+    faults[kind](res);
+  });
+});
+server.on('connection', (socket) => {
+  counts.connections += 1;
+  sockets.add(socket.on('close', () => sockets.delete(socket)));
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+serveParent({
+  url: () => `http://127.0.0.1:${server.address().port}`,
+  counts: () => counts,
+  close: () => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  },
+});
