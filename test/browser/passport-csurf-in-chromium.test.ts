@@ -66,88 +66,86 @@ async function signInOnSite(passCsrfToken: boolean) {
   };
 }
 
-describeInChromium(
-  'a Passport + csurf site in Chromium (csurf before Passport, retenoInbox after it)',
-  () => {
-    chromium = useChromium('passport-csurf', testTimeoutMs);
+// The fixture site: csurf before Passport, as in Passport's examples; retenoInbox added after Passport.
+describeInChromium('a Passport + csurf site in Chromium', () => {
+  chromium = useChromium('passport-csurf', testTimeoutMs);
 
-    beforeAll(async () => {
-      emulator = await createRetenoEmulator({
-        apiKey,
-        scriptId,
-        contacts: [annaContact],
-        bellSelector: '#inbox-bell',
-        pollIntervalMs,
-      });
-    }, testTimeoutMs);
-
-    afterEach(() => {
-      emulator.clearRequests();
+  beforeAll(async () => {
+    emulator = await createRetenoEmulator({
+      apiKey,
+      scriptId,
+      contacts: [annaContact],
+      bellSelector: '#inbox-bell',
+      pollIntervalMs,
     });
+  }, testTimeoutMs);
 
-    afterAll(async () => {
-      await emulator?.close();
-    }, testTimeoutMs);
+  afterEach(() => {
+    emulator.clearRequests();
+  });
 
-    test(
-      'with csrfToken: signing in through the form brings the bell, and a pushed message shows in it',
-      async () => {
-        const { page, watched, where, tokenCalls } = await signInOnSite(true);
+  afterAll(async () => {
+    await emulator?.close();
+  }, testTimeoutMs);
 
-        await page.waitForSelector(bell);
-        await waitForBellCount(page, 0, bell);
-        const [firstCall] = await settledExchanges('the first token call', tokenCalls, 1);
-        expect(firstCall?.status).toBe(200);
-        expect(firstCall?.headers['x-reteno-inbox']).toBe('1');
-        expect(firstCall?.headers['x-csrf-token']).toMatch(/^[\x21-\x7e]+$/);
+  test(
+    'with csrfToken: signing in through the form brings the bell, and a pushed message shows in it',
+    async () => {
+      const { page, watched, where, tokenCalls } = await signInOnSite(true);
 
-        const pushed = emulator.pushMessage(annaContact, {
-          title: 'Your list',
-          content: 'Three things to do.',
-        });
-        await waitForBellCount(page, 1, bell);
-        await openPanel(page, bell);
-        await expect(listedMessages(page)).resolves.toEqual([
-          { id: pushed.id, status: 'UNOPENED', title: 'Your list' },
-        ]);
+      await page.waitForSelector(bell);
+      await waitForBellCount(page, 0, bell);
+      const [firstCall] = await settledExchanges('the first token call', tokenCalls, 1);
+      expect(firstCall?.status).toBe(200);
+      expect(firstCall?.headers['x-reteno-inbox']).toBe('1');
+      expect(firstCall?.headers['x-csrf-token']).toMatch(/^[\x21-\x7e]+$/);
 
-        expect(tokenCalls().every((call) => call.status === 200)).toBe(true);
-        expect(stopNotices(watched, page)).toEqual([]);
-        expectCleanRun(watched, {}, where);
-      },
-      testTimeoutMs,
-    );
+      const pushed = emulator.pushMessage(annaContact, {
+        title: 'Your list',
+        content: 'Three things to do.',
+      });
+      await waitForBellCount(page, 1, bell);
+      await openPanel(page, bell);
+      await expect(listedMessages(page)).resolves.toEqual([
+        { id: pushed.id, status: 'UNOPENED', title: 'Your list' },
+      ]);
 
-    test(
-      "without csrfToken: csurf's 403 page answers the token call, and the console names csrfToken and #mount-order once",
-      async () => {
-        const { page, watched, where, tokenCalls } = await signInOnSite(false);
+      expect(tokenCalls().every((call) => call.status === 200)).toBe(true);
+      expect(stopNotices(watched, page)).toEqual([]);
+      expectCleanRun(watched, {}, where);
+    },
+    testTimeoutMs,
+  );
 
-        const [refused] = await settledExchanges('the refused token call', tokenCalls, 1);
-        expect(refused?.status).toBe(403);
-        expect(refused?.headers['x-csrf-token']).toBeUndefined();
-        const reported = await waitFor('the embed to report the dead bell', () =>
-          watched.consoleErrors(page).find((entry) => entry.text.startsWith('Reteno inbox:')),
-        );
-        expect(reported.text).toContain('csrfToken');
-        expect(reported.text).toContain('#mount-order');
-        expect(reported.text).toMatch(/#troubleshooting$/);
-        expect(reported.text).not.toContain(apiKey);
+  test(
+    "without csrfToken: csurf's 403 page answers the token call, and the console names csrfToken and #mount-order once",
+    async () => {
+      const { page, watched, where, tokenCalls } = await signInOnSite(false);
 
-        // The widget gives up after the rejected callback: no retry loop, no bell, one message.
-        await waitFor('the widget to stop', () => stopNotices(watched, page).length > 0);
-        await observeQuietPeriod(quietMs);
-        expect(tokenCalls()).toHaveLength(1);
-        expect(await page.$(widget.bell)).toBeNull();
-        expect(stopNotices(watched, page)).toEqual([`getAuthTokenCallback failed (${reported.text}).`]);
-        expectCleanRun(
-          watched,
-          { errors: [failedToLoad(403, `site${tokenRoute}`), `${reported.text} @ site/`] },
-          where,
-        );
-        expect(emulator.requests.filter((logged) => logged.path === '/v1/auth/contact/token')).toEqual([]);
-      },
-      testTimeoutMs,
-    );
-  },
-);
+      const [refused] = await settledExchanges('the refused token call', tokenCalls, 1);
+      expect(refused?.status).toBe(403);
+      expect(refused?.headers['x-csrf-token']).toBeUndefined();
+      const reported = await waitFor('the embed to report the dead bell', () =>
+        watched.consoleErrors(page).find((entry) => entry.text.startsWith('Reteno inbox:')),
+      );
+      expect(reported.text).toContain('csrfToken');
+      expect(reported.text).toContain('#mount-order');
+      expect(reported.text).toMatch(/#troubleshooting$/);
+      expect(reported.text).not.toContain(apiKey);
+
+      // The widget gives up after the rejected callback: no retry loop, no bell, one message.
+      await waitFor('the widget to stop', () => stopNotices(watched, page).length > 0);
+      await observeQuietPeriod(quietMs);
+      expect(tokenCalls()).toHaveLength(1);
+      expect(await page.$(widget.bell)).toBeNull();
+      expect(stopNotices(watched, page)).toEqual([`getAuthTokenCallback failed (${reported.text}).`]);
+      expectCleanRun(
+        watched,
+        { errors: [failedToLoad(403, `site${tokenRoute}`), `${reported.text} @ site/`] },
+        where,
+      );
+      expect(emulator.requests.filter((logged) => logged.path === '/v1/auth/contact/token')).toEqual([]);
+    },
+    testTimeoutMs,
+  );
+});
