@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import express from 'express';
 import type ts from 'typescript';
 import {
   type CodeBlock,
@@ -60,43 +61,52 @@ describe('docs that run', () => {
         async (_name, block, templates) => {
           if (block.language.startsWith('t')) expect(typeCheckMessages(block)).toEqual([]);
           if (block.harness === 'types' && block.language.startsWith('t')) return;
-          const report = await runBlock(block, templates);
+          const report = await runBlock(block, { templates, express });
           expect(report.anonymousStatus).toBe(200);
           expect(report.signedInStatus).toBe(200);
           expect(report.init[0]?.[1]).toMatchObject({ APP_INBOX: true });
           expect(report.token).toMatch(/.{8,}/);
           expect(report.tokenCallHeaders).toMatchObject({ 'x-reteno-inbox': '1' });
           expect(report.consoleErrors).toEqual([]);
+          if (/\bcsrfToken:/.test(block.code)) {
+            expect(report.tokenCallHeaders['x-csrf-token']).toMatch(/.{8,}/);
+          }
         },
       );
     },
   );
 
   describe('refuses broken snippets', () => {
-    const [oldCsp, undefinedName, noHarness, noMiddleware, badTypes] = broken;
-    const templates = readmeTemplates;
+    const [oldCsp, undefinedName, noHarness, noMiddleware, badTypes, beforePassport, behindCsurf] = broken;
+    const site = { templates: readmeTemplates, express };
 
     it("catches the CSP example that used crypto.randomBytes without importing it: the site's pages answer 500", async () => {
-      await expect(runBlock(oldCsp as CodeBlock, templates)).rejects.toThrow(
+      await expect(runBlock(oldCsp as CodeBlock, site)).rejects.toThrow(
         /page answered 500[\s\S]*TypeError: crypto\.randomBytes is not a function/,
       );
     });
 
     it('fails a block that uses a name neither it nor its harness defines', async () => {
-      await expect(runBlock(undefinedName as CodeBlock, templates)).rejects.toThrow(
-        'SCRIPT_ID is not defined',
-      );
+      await expect(runBlock(undefinedName as CodeBlock, site)).rejects.toThrow('SCRIPT_ID is not defined');
     });
 
     it('fails a block that names no harness instead of skipping it', async () => {
-      await expect(runBlock(noHarness as CodeBlock, templates)).rejects.toThrow(
-        /needs a <!-- docs-test: … -->/,
-      );
+      await expect(runBlock(noHarness as CodeBlock, site)).rejects.toThrow(/needs a <!-- docs-test: … -->/);
     });
 
     it('fails a site block that never mounts the middleware', async () => {
-      await expect(runBlock(noMiddleware as CodeBlock, templates)).rejects.toThrow(
-        'never calls retenoInbox()',
+      await expect(runBlock(noMiddleware as CodeBlock, site)).rejects.toThrow('never calls retenoInbox()');
+    });
+
+    it('fails the Passport recipe with retenoInbox mounted before Passport: no page gets the embed', async () => {
+      await expect(runBlock(beforePassport as CodeBlock, site)).rejects.toThrow(
+        'the signed-in page has 0 embeds',
+      );
+    });
+
+    it('fails Passport behind csurf without csrfToken: csurf answers the token call 403 and the page says so', async () => {
+      await expect(runBlock(behindCsurf as CodeBlock, site)).rejects.toThrow(
+        /token callback rejected[\s\S]*HTTP 403[\s\S]*console: Reteno inbox:/,
       );
     });
 

@@ -435,7 +435,10 @@ function fail(block: CodeBlock, message: string, run?: Run): never {
  * signed-in page answers 200 with one embed, whose nonce the CSP (if any) allows; the embed's token callback
  * resolves to a token Reteno's inbox API accepts; nothing is logged as an error; the API key appears nowhere.
  */
-export async function runBlock(block: CodeBlock, templates: PageTemplates): Promise<SiteReport> {
+export async function runBlock(
+  block: CodeBlock,
+  { templates, express }: { templates: PageTemplates; express: typeof import('express') },
+): Promise<SiteReport> {
   const harness = block.harness as HarnessName | undefined;
   if (!isScript(block)) fail(block, 'is not a JavaScript or TypeScript block');
   if (harness === undefined || !harnessNames.includes(harness)) {
@@ -450,14 +453,12 @@ export async function runBlock(block: CodeBlock, templates: PageTemplates): Prom
     throw new Error('runBlock() runs sites; type-only blocks are checked by typeCheck()');
   }
 
-  const [{ default: express }, { default: expressSession }, { Passport }, { retenoInbox }, emulatorModule] =
-    await Promise.all([
-      import('express'),
-      import('express-session'),
-      import('passport'),
-      import('../../src/index.js'),
-      import('../../src/emulator/index.js'),
-    ]);
+  const [{ default: expressSession }, { Passport }, { retenoInbox }, emulatorModule] = await Promise.all([
+    import('express-session'),
+    import('passport'),
+    import('../../src/index.js'),
+    import('../../src/emulator/index.js'),
+  ]);
   const run: Run = {
     emulator: await emulatorModule.createRetenoEmulator({
       apiKey,
@@ -553,7 +554,15 @@ export async function runBlock(block: CodeBlock, templates: PageTemplates): Prom
     app.get('/docs-test/page', (_req, res) => res.render('page'));
     const recordErrors: ErrorRequestHandler = (error, _req, res, _next) => {
       run.errors.push(error);
-      res.status(500).type('text').send('error');
+      // Answered as Express's own final handler would: the error's status (csurf's 403), else 500.
+      const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+      const code = [status, statusCode].find(
+        (value) => typeof value === 'number' && value >= 400 && value < 600,
+      );
+      res
+        .status((code as number | undefined) ?? 500)
+        .type('text')
+        .send('error');
     };
     app.use(recordErrors);
 
