@@ -261,6 +261,17 @@ describe('token route fault matrix', () => {
       expect(tokenCalls()).toHaveLength(2);
     });
 
+    it('answers 504 when slow 5xx answers and the backoff between them outlast the timeout', async () => {
+      const site = await startSite({ retries: 5 });
+      // 400 ms per answer and 100–150 ms of backoff: the second attempt is still out when the timeout ends.
+      emulator.fail({ kind: 'status', status: 500, delayMs: 400, route: 'token' });
+      const { response, elapsed } = await askToken(site);
+      expect(response.status).toBe(504);
+      expect(response.body).toEqual({ error: 'upstream_timeout' });
+      expect(elapsed).toBeGreaterThanOrEqual(timeout - 10);
+      expect(tokenCalls()).toHaveLength(2);
+    });
+
     it('answers 504 when the answer trickles in slower than the timeout', async () => {
       const site = await startSite();
       emulator.fail({ kind: 'trickle', delayMs: 50, route: 'token' });
