@@ -216,6 +216,23 @@ describe.each(matrix)('Passport and $csrf, retenoInbox mounted $order', ({ csrf,
     expect(retenoTokenRequests()).toEqual([{ email: anna.email }, { email: taras.email }]);
   });
 
+  it("leaves the site's own forms working on the page that carries the embed", async () => {
+    const agent = request.agent(app);
+    const page = await signIn(agent, anna);
+    await agent
+      .post(tokenPath)
+      .set(tokenCallHeaders(page.text) ?? {})
+      .expect(200);
+    await agent
+      .post('/logout')
+      .type('form')
+      .send({ _csrf: formToken(page.text) })
+      .expect(302)
+      .expect('Location', '/');
+    const signedOut = await agent.get('/').expect(200);
+    expect(signedOut.text).toContain('Sign in to see your list.');
+  });
+
   it("still refuses the site's own forms without a CSRF token", async () => {
     const agent = request.agent(app);
     await signIn(agent, anna);
