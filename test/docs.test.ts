@@ -118,6 +118,12 @@ describe('docs that run', () => {
       ]);
     });
 
+    it('runs a ```cjs block with require', async () => {
+      const [block] = readCodeBlocks('test/docs/commonjs-snippet.md');
+      const report = await runBlock(block as CodeBlock, site);
+      expect(report.token).toMatch(/.{8,}/);
+    });
+
     it('covers every kind of block the docs may hold', () => {
       const kinds = new Set(scripts.map(({ block }) => block.language));
       for (const kind of kinds)
