@@ -869,11 +869,7 @@ const either = (arbitrary: fc.Arbitrary<unknown>) =>
 // Each option has values that must be accepted and hostile ones; a case spoils at most one option, so about
 // half the cases create a site and render it.
 
-const scriptIdPiece = fc.oneof(
-  omitted,
-  good(fc.uuid()),
-  good(fc.uuid().map((uuid) => uuid.toUpperCase())),
-);
+const scriptIdPiece = fc.oneof(omitted, good(fc.uuid()), good(fc.uuid().map((uuid) => uuid.toUpperCase())));
 const hostileScriptId = fc.oneof(
   bad(
     fc
