@@ -22,11 +22,12 @@ for (let started = 0; started < processes; started++) {
   results.push(JSON.parse((await promisify(execFile)(process.execPath, [script])).stdout));
 }
 const rows = [
-  ['the floor: the whole page, with a do-nothing layer', 'floorSignedIn'],
-  ['helmet(), over the floor', 'helmetSignedIn', 'floorSignedIn'],
-  ['this package, signed-in page, over the floor', 'packageSignedIn', 'floorSignedIn'],
-  ['this package, anonymous page, over the floor', 'packageAnonymous', 'floorAnonymous'],
-  ['control: a second do-nothing site, over the floor', 'controlSignedIn', 'floorSignedIn'],
+  ['the floor: the whole page, with a do-nothing layer', 'floor.signedIn'],
+  ['helmet(), over the floor', 'helmet.signedIn', 'floor.signedIn'],
+  ['this package, signed-in page, over the floor', 'package.signedIn', 'floor.signedIn'],
+  ['this package, anonymous page, over the floor', 'package.anonymous', 'floor.anonymous'],
+  ['control: a second do-nothing site, signed-in page', 'control.signedIn', 'floor.signedIn'],
+  ['control: a second do-nothing site, anonymous page', 'control.anonymous', 'floor.anonymous'],
 ];
 const cost = {};
 for (const [name, run, base] of rows) {
@@ -36,13 +37,16 @@ for (const [name, run, base] of rows) {
   console.log(`  ${name.padEnd(50)} ${cost[run].toFixed(1).padStart(5)} µs  (${each})`);
 }
 console.log(`  the embed: ${results[0].embedBytes} bytes per signed-in page, nonce included\n\nBudget`);
-const { helmetSignedIn: helmetCost, packageSignedIn: signedIn, packageAnonymous: anonymous } = cost;
 const budget = [
-  [`signed-in page ≤ helmet(): ${signedIn.toFixed(1)} ≤ ${helmetCost.toFixed(1)} µs`, signedIn <= helmetCost],
-  [`anonymous page ≤ 0.5 µs: ${anonymous.toFixed(1)} µs`, anonymous <= 0.5],
+  ['signed-in page ≤ helmet()', cost['package.signedIn'], cost['helmet.signedIn']],
+  ['anonymous page ≤ 0.5 µs', cost['package.anonymous'], 0.5],
 ];
-for (const [line, passed] of budget) console.log(`  ${passed ? 'PASS' : 'FAIL'}  ${line}`);
-if (budget.some(([, passed]) => !passed)) process.exitCode = 1;
+for (const [name, figure, limit] of budget) {
+  console.log(
+    `  ${figure <= limit ? 'PASS' : 'FAIL'}  ${name}: ${figure.toFixed(1)} ≤ ${limit.toFixed(1)} µs`,
+  );
+}
+if (budget.some(([, figure, limit]) => figure > limit)) process.exitCode = 1;
 
 // Both token routes are in one site process, on one upstream process; the load comes from this process.
 console.log(

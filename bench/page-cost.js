@@ -1,6 +1,6 @@
 // One process of the page comparison; index.js runs several and reads the one JSON line each prints. The sites
 // differ in one layer only: a do-nothing layer (the floor), this package, helmet(), and a second do-nothing site as
-// a control. Requests take turns, one at a time, in a new random order each round, so every site sees the same
+// a control. Requests take turns, one at a time, in a new random order each round, so every row sees the same
 // machine. Each site times a request from the server's `request` event to the end of res.end(): sign-in, nonce,
 // the layer, rendering and sending all happen in that span.
 import { randomBytes } from 'node:crypto';
@@ -67,45 +67,48 @@ function load(site, pageHeaders) {
   });
 }
 
+function shuffled(values) {
+  const keyed = values.map((value) => ({ value, key: Math.random() }));
+  return keyed.sort((a, b) => a.key - b.key).map(({ value }) => value);
+}
 const doNothing = (_req, _res, next) => next();
-const floor = await startSite('floor', doNothing);
-const inboxLayer = retenoInbox({ apiKey, scriptId, resolveContact: (req) => req.user });
-const inbox = await startSite('package', inboxLayer);
-const helmetSite = await startSite('helmet', helmet());
-const control = await startSite('control', doNothing);
+const layers = {
+  floor: doNothing,
+  package: retenoInbox({ apiKey, scriptId, resolveContact: (req) => req.user }),
+  helmet: helmet(),
+  control: doNothing,
+};
+// Created in a random order, so that no site is always the first (or last) one a process creates.
+const sites = {};
+for (const name of shuffled(Object.keys(layers))) sites[name] = await startSite(name, layers[name]);
 
 // The pages must be what they claim: the floor's page, plus one embed on the signed-in visitor's.
 const embedPattern = /<script nonce="[A-Za-z0-9+/=]+">[\s\S]*?<\/script>/g;
-const signedInPage = (await load(inbox, headers.signedIn)).body;
+const signedInPage = (await load(sites.package, headers.signedIn)).body;
 const [embed, ...others] = signedInPage.match(embedPattern) ?? [];
 if (
   !embed?.includes("eS('init'") ||
   others.length > 0 ||
   signedInPage.includes(apiKey) ||
-  signedInPage.replace(embed, '') !== (await load(floor, headers.signedIn)).body ||
-  (await load(inbox, headers.anonymous)).body !== (await load(floor, headers.anonymous)).body
+  signedInPage.replace(embed, '') !== (await load(sites.floor, headers.signedIn)).body ||
+  (await load(sites.package, headers.anonymous)).body !== (await load(sites.floor, headers.anonymous)).body
 ) {
   throw new Error("the package's pages must be the floor's, plus one embed without the API key if signed in");
 }
 
-const runs = {
-  floorSignedIn: [floor, headers.signedIn],
-  floorAnonymous: [floor, headers.anonymous],
-  packageSignedIn: [inbox, headers.signedIn],
-  packageAnonymous: [inbox, headers.anonymous],
-  helmetSignedIn: [helmetSite, headers.signedIn],
-  controlSignedIn: [control, headers.signedIn],
-};
-const times = Object.fromEntries(Object.keys(runs).map((name) => [name, []]));
+// Every site gets signed-in and anonymous requests alike, so that none is hotter than another.
+const times = {};
+for (const name of Object.keys(sites))
+  for (const visitor of ['signedIn', 'anonymous']) times[`${name}.${visitor}`] = [];
 for (let round = 0; round < warmUp + requests; round++) {
-  // A shuffle per round: in a fixed order, each run would always follow the same other run and inherit its traces.
-  const order = Object.keys(runs).map((name) => [Math.random(), name]);
-  for (const [, name] of order.sort(([a], [b]) => a - b)) {
-    const { micros } = await load(...runs[name]);
-    if (round >= warmUp) times[name].push(micros);
+  // A new order every round: in a fixed order, each row would always follow the same other row.
+  for (const row of shuffled(Object.keys(times))) {
+    const [name, visitor] = row.split('.');
+    const { micros } = await load(sites[name], headers[visitor]);
+    if (round >= warmUp) times[row].push(micros);
   }
 }
 
-const medians = Object.fromEntries(Object.entries(times).map(([name, values]) => [name, median(values)]));
+const medians = Object.fromEntries(Object.entries(times).map(([row, values]) => [row, median(values)]));
 console.log(JSON.stringify({ ...medians, embedBytes: Buffer.byteLength(embed) }));
 process.exit(0);
