@@ -10,7 +10,7 @@ const rootDir = typeof __dirname === 'string' ? __dirname : process.cwd();
 const testDir = join(rootDir, 'test');
 
 /**
- * The suites that build Express sites also run against Express 4: those that import `buildSite` from
+ * The suites that build Express sites also run against Express 4 (the latest and 4.16.4): those that import `buildSite` from
  * test/helpers/site.ts or import `express` for more than its types. Found by parsing the test files (so text
  * inside template strings does not count), so a new suite joins on its own.
  */
@@ -44,33 +44,42 @@ const shared = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
-  testTimeout: 20_000,
 } satisfies ProjectConfig;
 
 const relativeJsImports = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 
 const config: Config = {
+  // Jest reads the timeout from the top level only, not from a project.
+  testTimeout: 20_000,
   projects: [
     {
       ...shared,
       displayName: 'express5',
       moduleNameMapper: relativeJsImports,
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      globals: { expressMajorVersion: 5 },
+      globals: { expressMajorVersion: 5, expressPackage: 'express' },
     },
-    {
-      ...shared,
-      displayName: 'express4',
-      moduleNameMapper: {
-        ...relativeJsImports,
-        // `express4` is express@4 installed under an npm alias; every import of `express` gets it instead.
-        '^express$': 'express4',
-        '^express/(.*)$': 'express4/$1',
-      },
-      testMatch: siteSuites,
-      globals: { expressMajorVersion: 4 },
-    },
+    expressProject('express4', 'express4', 4),
+    expressProject('express4.16', 'express416', 4),
   ],
 };
+
+/**
+ * The site suites against an older Express, installed under an npm alias (`express4` is the latest 4.x,
+ * `express416` is 4.16.4, the oldest the peer range claims): every import of `express` gets the alias instead.
+ */
+function expressProject(displayName: string, alias: string, majorVersion: number): ProjectConfig {
+  return {
+    ...shared,
+    displayName,
+    moduleNameMapper: {
+      ...relativeJsImports,
+      '^express$': alias,
+      '^express/(.*)$': `${alias}/$1`,
+    },
+    testMatch: siteSuites,
+    globals: { expressMajorVersion: majorVersion, expressPackage: alias },
+  };
+}
 
 export default config;

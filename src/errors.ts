@@ -20,6 +20,9 @@ export const errorCodes = {
 
 export type RetenoInboxErrorCode = (typeof errorCodes)[keyof typeof errorCodes];
 
+/** Marks errors of every copy of the package (its ES module and CommonJS builds), shared through the symbol registry. */
+const retenoInboxErrorBrand = Symbol.for('express-reteno-inbox.RetenoInboxError');
+
 /**
  * Thrown by `retenoInbox()` when its options are wrong. `code` is stable; `option` names the culprit.
  *
@@ -38,4 +41,26 @@ export class RetenoInboxError extends Error {
     this.code = code;
     this.option = option;
   }
+
+  static {
+    Object.defineProperty(RetenoInboxError.prototype, retenoInboxErrorBrand, { value: true });
+  }
+
+  // A site may load the ES module build in one place and the CommonJS build in another, so two classes exist:
+  // each one's `instanceof` also accepts errors carrying the brand, whichever copy made them.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class `instanceof` asks about, maybe a subclass.
+    return isInstance(this, value);
+  }
+}
+
+/** By the prototype chain, or, for `RetenoInboxError` itself, by the brand that every copy of the class sets. */
+function isInstance(asked: typeof RetenoInboxError, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(asked, value)) return true;
+  return (
+    asked === RetenoInboxError &&
+    typeof value === 'object' &&
+    value !== null &&
+    retenoInboxErrorBrand in value
+  );
 }

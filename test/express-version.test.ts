@@ -1,17 +1,31 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express from 'express';
 import { buildSite } from './helpers/site.js';
 
-// Set per jest project in jest.config.ts: the site suites run once against Express 5 and once against Express 4.
-const expected = (globalThis as { expressMajorVersion?: number }).expressMajorVersion;
+// Set per jest project in jest.config.ts: the site suites run against Express 5, the latest Express 4 (the npm
+// alias `express4`) and Express 4.16.4 (`express416`), the oldest release the peer range claims.
+const { expressMajorVersion: expected, expressPackage } = globalThis as {
+  expressMajorVersion?: number;
+  expressPackage?: string;
+};
 const require = createRequire(import.meta.url);
 
-describe(`Express ${expected} under this jest project`, () => {
-  it('is the major version of the express package that `express` resolves to', () => {
+/** The version of a package as installed in node_modules, read from disk past Jest's module mapping. */
+function installedVersion(name: string): string {
+  const manifest = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+describe(`Express ${expected} (${expressPackage}) under this jest project`, () => {
+  it('is the package this project names, and `express` resolves to it', () => {
     const { version } = require('express/package.json') as { version: string };
     expect(expected).toBeDefined();
+    expect(expressPackage).toBeDefined();
+    expect(version).toBe(installedVersion(expressPackage ?? ''));
     expect(Number(version.split('.')[0])).toBe(expected);
     expect(require('express')).toBe(express);
+    if (expressPackage === 'express416') expect(version).toBe('4.16.4');
   });
 
   it('is the Express the site helper builds its app with', () => {

@@ -1,0 +1,31 @@
+import { defineConfig, type Options } from 'tsup';
+
+// One source tree, two builds: ES modules in dist/esm, CommonJS in dist/cjs, each with its own declarations.
+const shared = {
+  entry: {
+    index: 'src/index.ts',
+    'emulator/index': 'src/emulator/index.ts',
+    'emulator/cli': 'src/emulator/cli.ts',
+  },
+  tsconfig: 'tsconfig.build.json',
+  target: 'node20',
+  platform: 'node',
+  removeNodeProtocol: false,
+  dts: true,
+  sourcemap: false,
+  clean: true,
+} satisfies Options;
+
+export default defineConfig([
+  { ...shared, format: 'esm', outDir: 'dist/esm' },
+  {
+    ...shared,
+    format: 'cjs',
+    outDir: 'dist/cjs',
+    // got and its dependencies are ES modules only, which require() cannot load under Jest or Node 20 < 20.19:
+    // the CommonJS build carries its own copy.
+    noExternal: ['got'],
+    // import.meta.url (package-files.ts) from __filename.
+    shims: true,
+  },
+]);
