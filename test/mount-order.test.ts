@@ -120,10 +120,19 @@ function formToken(html: string): string {
   return token;
 }
 
-/** The headers the embed's token call sends, or `undefined` when the page has no inbox embed. */
+/**
+ * The headers the embed's token call sends, names in lower case (HTTP header names are case-insensitive), or
+ * `undefined` when the page has no inbox embed.
+ */
 function tokenCallHeaders(html: string): Record<string, string> | undefined {
-  const headers = /fetch\(u,\{method:'POST',headers:(\{[^}]*\})\}\)/.exec(html)?.[1];
-  return headers === undefined ? undefined : (JSON.parse(headers) as Record<string, string>);
+  const headers = /fetch\([^,]*,\{method:'POST',headers:(\{[^}]*\})\}\)/.exec(html)?.[1];
+  if (headers === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries(JSON.parse(headers) as Record<string, string>).map(([name, value]) => [
+      name.toLowerCase(),
+      value,
+    ]),
+  );
 }
 
 /** Signs in through the form, as a browser does, and returns the page the sign-in leads to. */
