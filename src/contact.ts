@@ -44,25 +44,6 @@ export function checkContact(value: unknown): ContactCheck {
   return { kind: 'valid', contact };
 }
 
-/**
- * `true` for the usual contact, an object whose one contact field is a valid e-mail: checkContact would call
- * it valid. `false` says nothing; checkContact decides. Pages only need that verdict, on every page of a
- * signed-in visitor, and skipping the general check saves a busy server microseconds per page
- * (docs/PERFORMANCE.md).
- */
-export function isPlainEmailContact(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const { email, phone, externalCustomerId } = value as Contact;
-  // The e-mail pattern admits neither control characters nor white space, which the general check looks for.
-  return (
-    typeof email === 'string' &&
-    phone === undefined &&
-    externalCustomerId === undefined &&
-    email.length <= maxLength.email &&
-    emailPattern.test(email)
-  );
-}
-
 function fieldProblem(field: ContactField, value: string): string | undefined {
   if (value.length > maxLength[field]) return `is longer than ${maxLength[field]} characters`;
   if (unprintable.test(value)) return 'contains control characters';

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import ejs from 'ejs';
 import { htmlSafeJson } from './html-safe.js';
+import { packageFile } from './package-files.js';
 import type { RetenoFlags } from './types.js';
-
-const templatePath = new URL('../views/embed.ejs', import.meta.url);
 
 /** What one page's embed depends on. All strings are raw; escaping happens here. */
 export interface EmbedValues {
@@ -11,88 +10,88 @@ export interface EmbedValues {
   nonce: string | undefined;
   /** The token route's URL path for this page, or `undefined` for the tracking-only init of anonymous visitors. */
   tokenUrl: string | undefined;
+  /** A validated CSRF token to send with every token call, or `undefined` for none. */
+  csrfToken: string | undefined;
   /** A normalised ISO 639-1 code. */
   language: string;
 }
 
 export type RenderEmbed = (values: EmbedValues) => string;
 
+const slotNames = ['nonceAttribute', 'tokenUrl', 'tokenHeaders', 'language'] as const;
+type SlotName = (typeof slotNames)[number];
+
+// NUL cannot come out of the template's text or of htmlSafeJson (JSON escapes it), so it marks slots safely.
+const slotMarker = (name: SlotName) => `\0${name}\0`;
+
 /**
- * Renders the embed template once per kind of page at start-up, with markers where the per-page values go,
- * and keeps the text between them. Each page then only joins that text with its nonce, token URL and
- * language: no template runs per request.
+ * Compiles views/embed.ejs once and renders it at creation with markers where the per-page values go, keeping
+ * the text between them: a page then joins that text with its own nonce, token URL, headers and language.
  */
-export function createEmbedRenderer(settings: { scriptUrl: string; flags: RetenoFlags }): RenderEmbed {
+export function createEmbedRenderer(settings: {
+  scriptUrl: string;
+  flags: RetenoFlags;
+  csrfHeader: string;
+}): RenderEmbed {
+  const templatePath = packageFile('views/embed.ejs');
   const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
-    filename: templatePath.pathname,
+    filename: templatePath,
     // Values are escaped by htmlSafeJson, not by HTML entity escaping, which would be wrong inside <script>.
     strict: true,
     _with: false,
     localsName: 'embed',
-    destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'language'],
+    destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'tokenHeaders', 'language'],
   });
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const [beforeNonce = '', beforeTokenUrl = '', beforeLanguage = '', end = ''] = textsAround(
-    template({
-      nonceAttribute: slot.nonceAttribute,
-      scriptUrl,
-      initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
-      tokenUrl: slot.tokenUrl,
-      language: slot.language,
-    }),
-    ['nonceAttribute', 'tokenUrl', 'language'],
-  );
+  const [beforeNonce = '', beforeTokenUrl = '', beforeHeaders = '', beforeLanguage = '', end = ''] =
+    textsAround(
+      template({
+        nonceAttribute: slotMarker('nonceAttribute'),
+        scriptUrl,
+        initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
+        tokenUrl: slotMarker('tokenUrl'),
+        tokenHeaders: slotMarker('tokenHeaders'),
+        language: slotMarker('language'),
+      }),
+      slotNames,
+    );
   const [trackingBeforeNonce = '', trackingEnd = ''] = textsAround(
     template({
-      nonceAttribute: slot.nonceAttribute,
+      nonceAttribute: slotMarker('nonceAttribute'),
       scriptUrl,
       initFlags: htmlSafeJson({ ...settings.flags }),
       tokenUrl: '',
+      tokenHeaders: '',
       language: '',
     }),
     ['nonceAttribute'],
   );
-  // Pages repeat the same few values: serialise each once. Languages are normalised ISO 639-1 codes (at most
-  // 184 entries); token URLs come from the site's own mount paths, so only the last one is kept. The text after
-  // the nonce is kept for the last token URL and language, so that most pages join three strings.
-  const languageJson = new Map<string, string>();
-  let lastTokenUrl: string | undefined;
-  let lastTokenUrlJson = '';
-  let lastLanguage: string | undefined;
-  let afterNonce = '';
+  const markerOnly = htmlSafeJson({ 'X-Reteno-Inbox': '1' });
 
-  return function renderEmbed({ nonce, tokenUrl, language }) {
+  return function renderEmbed({ nonce, tokenUrl, csrfToken, language }) {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
     if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
-    if (tokenUrl === lastTokenUrl && language === lastLanguage)
-      return beforeNonce + nonceAttribute + afterNonce;
-    let languageValue = languageJson.get(language);
-    if (languageValue === undefined) {
-      languageValue = htmlSafeJson(language);
-      if (languageJson.size < 256) languageJson.set(language, languageValue);
-    }
-    if (tokenUrl !== lastTokenUrl) {
-      lastTokenUrl = tokenUrl;
-      lastTokenUrlJson = htmlSafeJson(tokenUrl);
-    }
-    lastLanguage = language;
-    afterNonce = beforeTokenUrl + lastTokenUrlJson + beforeLanguage + languageValue + end;
-    return beforeNonce + nonceAttribute + afterNonce;
+    const headers =
+      csrfToken === undefined
+        ? markerOnly
+        : htmlSafeJson({ 'X-Reteno-Inbox': '1', [settings.csrfHeader]: csrfToken });
+    return (
+      beforeNonce +
+      nonceAttribute +
+      beforeTokenUrl +
+      htmlSafeJson(tokenUrl) +
+      beforeHeaders +
+      headers +
+      beforeLanguage +
+      htmlSafeJson(language) +
+      end
+    );
   };
 }
 
-type SlotName = 'nonceAttribute' | 'tokenUrl' | 'language';
-
-// NUL cannot come out of the template's text or of htmlSafeJson (JSON escapes it), so it marks slots safely.
-const slot: Record<SlotName, string> = {
-  nonceAttribute: '\0nonceAttribute\0',
-  tokenUrl: '\0tokenUrl\0',
-  language: '\0language\0',
-};
-
 /** The rendered text before, between and after the slots, which must be the expected ones in that order. */
-function textsAround(rendered: string, expected: SlotName[]): string[] {
-  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|language)\0/);
+function textsAround(rendered: string, expected: readonly SlotName[]): string[] {
+  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|tokenHeaders|language)\0/);
   const names = parts.filter((_, index) => index % 2 === 1);
   if (names.join() !== expected.join()) {
     throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);

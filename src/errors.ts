@@ -8,11 +8,15 @@ export const errorCodes = {
   invalidOption: 'ERR_RETENO_INBOX_INVALID_OPTION',
   /** `resolveContact` returned a contact with no usable field or malformed values (per request, logged). */
   invalidContact: 'ERR_RETENO_INBOX_INVALID_CONTACT',
-  /** The nonce for a page was not base64-like, so it was not printed (per request, logged). */
+  /** The nonce for a page was not base64-like, so it was not printed (logged once per middleware). */
   invalidNonce: 'ERR_RETENO_INBOX_INVALID_NONCE',
-  /** The `language` or `nonce` callback threw; the default was used (per request, logged). */
+  /** The `csrfToken` option gave a value that is not visible ASCII, or threw; the page has no CSRF header (logged once). */
+  invalidCsrfToken: 'ERR_RETENO_INBOX_INVALID_CSRF_TOKEN',
+  /** The token route's URL for a page would lead a browser to another origin; that page has no embed (logged once). */
+  invalidTokenUrl: 'ERR_RETENO_INBOX_INVALID_TOKEN_URL',
+  /** The `language` or `nonce` callback threw; the default was used (logged once per middleware). */
   callbackFailed: 'ERR_RETENO_INBOX_CALLBACK_FAILED',
-  /** Reteno refused the API key: a configuration problem, never retried (per request, logged as an error). */
+  /** Reteno refused the API key: a configuration problem, never retried (logged as an error, at most once a minute). */
   upstreamAuth: 'ERR_RETENO_INBOX_UPSTREAM_AUTH',
   /** Reteno failed, was busy or too slow after every retry (per request, logged). */
   upstreamFailed: 'ERR_RETENO_INBOX_UPSTREAM_FAILED',

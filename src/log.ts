@@ -6,10 +6,16 @@ import type { Logger } from './types.js';
 export interface SafeLogger {
   warn(code: RetenoInboxErrorCode, message: string): void;
   error(code: RetenoInboxErrorCode, message: string): void;
+  /**
+   * A configuration problem: logged as an error the first time `key` comes up, then again only after
+   * `everyMs` (never again by default), so a wrong setting does not flood the log with one line per request.
+   */
+  configurationError(key: string, code: RetenoInboxErrorCode, message: string, everyMs?: number): void;
 }
 
 export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
   const secrets = [apiKey, basicCredentials(apiKey)].filter((secret) => secret.length >= 4);
+  const lastLoggedAt = new Map<string, number>();
   const format = (code: RetenoInboxErrorCode, message: string) => {
     let line = `express-reteno-inbox ${code}: ${message}`;
     for (const secret of secrets) line = line.split(secret).join('[redacted]');
@@ -20,6 +26,13 @@ export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
       logger.warn(format(code, message));
     },
     error(code, message) {
+      logger.error(format(code, message));
+    },
+    configurationError(key, code, message, everyMs = Number.POSITIVE_INFINITY) {
+      const last = lastLoggedAt.get(key);
+      const now = Date.now();
+      if (last !== undefined && now - last < everyMs) return;
+      lastLoggedAt.set(key, now);
       logger.error(format(code, message));
     },
   };

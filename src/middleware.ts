@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { checkContact, isPlainEmailContact } from './contact.js';
+import { checkContact } from './contact.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
 import { normaliseNonce } from './html-safe.js';
@@ -18,7 +18,7 @@ import type {
 /**
  * Reteno's App Inbox for an Express site. Mounts the token route (`POST tokenPath`) and, for visitors
  * `resolveContact` finds, sets `res.locals.retenoInbox()`, which renders Reteno's loader and the one init call.
- * Mount it after the session middleware and before any global CSRF middleware (the route protects itself).
+ * Mount it after the session middleware (and Passport); after a global CSRF middleware, pass `csrfToken`.
  *
  * @example
  * app.use(retenoInbox({
@@ -51,48 +51,47 @@ export function retenoInbox(
   const tokenRoute = createTokenRoute(config, createRetenoClient(config), log);
   const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
 
-  const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) => {
+  const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) | undefined => {
     // Captured now: a router mounted later changes req.baseUrl by the time the template renders.
-    // Unmounted (the usual case), it is the configured string itself, so the renderer's cache compares it by identity.
-    const tokenUrl = withInbox
-      ? req.baseUrl
-        ? `${req.baseUrl}${config.tokenPath}`
-        : config.tokenPath
-      : undefined;
+    const tokenUrl = withInbox ? `${req.baseUrl}${config.tokenPath}` : undefined;
+    if (tokenUrl !== undefined && leavesTheOrigin(tokenUrl)) {
+      log.configurationError(
+        'tokenUrl',
+        errorCodes.invalidTokenUrl,
+        "The token route's URL on this page would lead the browser to another origin (a mount path starting with '//' or holding '\\'), so the page has no embed. Mount retenoInbox() on a plain path.",
+      );
+      return undefined;
+    }
     let rendered = false;
     return function retenoInbox() {
       if (rendered) return '';
       rendered = true;
-      // Read once for the nonce and the locale: every request's res has a hidden class of its own, so each read of
-      // one of its properties goes to V8's runtime (docs/PERFORMANCE.md).
-      const locals = res.locals;
       return renderEmbed({
-        nonce: nonceFor(config, log, req, res, locals),
+        nonce: nonceFor(config, log, req, res),
         tokenUrl,
-        language: languageFor(config, log, req, res, locals),
+        csrfToken: tokenUrl === undefined ? undefined : csrfTokenFor(config, log, req, res),
+        language: languageFor(config, log, req, res),
       });
     };
   };
 
   const attachEmbed = (req: Request, res: Response, next: NextFunction, contact: unknown): void => {
-    // The usual contact is settled without the general check (see isPlainEmailContact).
-    const check = isPlainEmailContact(contact) ? undefined : checkContact(contact);
-    if (check === undefined || check.kind === 'valid') {
-      res.locals.retenoInbox = embedFor(req, res, true);
-    } else {
-      if (check.kind === 'invalid') {
-        log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
-      }
-      if (config.embedAnonymous) res.locals.retenoInbox = embedFor(req, res, false);
+    const check = checkContact(contact);
+    if (check.kind === 'invalid') {
+      log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
     }
+    const helper =
+      check.kind === 'valid'
+        ? embedFor(req, res, true)
+        : config.embedAnonymous
+          ? embedFor(req, res, false)
+          : undefined;
+    if (helper !== undefined) res.locals.retenoInbox = helper;
     next();
   };
 
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    // Most URLs do not start with tokenPath: they skip Express's req.path getter. An absolute-form target
-    // ('http://host/path') still goes through it.
-    const url = req.url;
-    if ((url[0] !== '/' || url.startsWith(config.tokenPath)) && tokenPaths.has(req.path)) {
+    if (tokenPaths.has(req.path)) {
       tokenRoute(req, res, next);
       return;
     }
@@ -103,7 +102,6 @@ export function retenoInbox(
       next(error);
       return;
     }
-    // Anonymous pages should cost next to nothing.
     if ((resolved === null || resolved === undefined) && !config.embedAnonymous) {
       next();
       return;
@@ -122,24 +120,28 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
-function nonceFor(
-  config: Config,
-  log: SafeLogger,
-  req: Request,
-  res: Response,
-  locals: Record<string, unknown>,
-): string | undefined {
+/** A path a browser would resolve to another origin: '//host…' and, after turning '\\' into '/', '/\\host…'. */
+function leavesTheOrigin(path: string): boolean {
+  return path.startsWith('//') || path.includes('\\');
+}
+
+function nonceFor(config: Config, log: SafeLogger, req: Request, res: Response): string | undefined {
   let value: unknown;
   try {
-    value = config.nonce === undefined ? locals.cspNonce : config.nonce(req, res);
+    value = config.nonce === undefined ? res.locals.cspNonce : config.nonce(req, res);
   } catch {
-    log.warn(errorCodes.callbackFailed, 'The nonce option threw; the embed was rendered without a nonce.');
+    log.configurationError(
+      'nonce-threw',
+      errorCodes.callbackFailed,
+      'The nonce option threw; the embed was rendered without a nonce.',
+    );
     return undefined;
   }
   if (value === undefined || value === null || value === '') return undefined;
   const nonce = normaliseNonce(value);
   if (nonce === undefined) {
-    log.error(
+    log.configurationError(
+      'nonce',
       errorCodes.invalidNonce,
       'The CSP nonce is not base64-like, so it was not printed. Fix the nonce source.',
     );
@@ -147,17 +149,35 @@ function nonceFor(
   return nonce;
 }
 
-function languageFor(
-  config: Config,
-  log: SafeLogger,
-  req: Request,
-  res: Response,
-  locals: Record<string, unknown>,
-): string {
+// Visible ASCII: what csurf, csrf-csrf and lusca issue, and nothing that could break out of a header value.
+const csrfTokenPattern = /^[\x21-\x7e]{1,1024}$/;
+
+function csrfTokenFor(config: Config, log: SafeLogger, req: Request, res: Response): string | undefined {
+  if (config.csrfToken === undefined) return undefined;
+  let value: unknown;
   try {
-    return pickLanguage(config, req, res, locals);
+    value = config.csrfToken(req, res);
   } catch {
-    log.warn(errorCodes.callbackFailed, `The language option threw; '${config.defaultLanguage}' was used.`);
+    value = undefined;
+  }
+  if (typeof value === 'string' && csrfTokenPattern.test(value)) return value;
+  log.configurationError(
+    'csrfToken',
+    errorCodes.invalidCsrfToken,
+    'The csrfToken option threw or gave something that is not a string of visible ASCII characters, so the embed sends no CSRF token. Fix the csrfToken option.',
+  );
+  return undefined;
+}
+
+function languageFor(config: Config, log: SafeLogger, req: Request, res: Response): string {
+  try {
+    return pickLanguage(config, req, res);
+  } catch {
+    log.configurationError(
+      'language',
+      errorCodes.callbackFailed,
+      `The language option threw; '${config.defaultLanguage}' was used.`,
+    );
     return config.defaultLanguage;
   }
 }

@@ -1,6 +1,7 @@
 import { errorCodes, RetenoInboxError } from './errors.js';
 import { iso6391Codes } from './iso-639-1.js';
 import { normaliseNonce } from './html-safe.js';
+import { markerHeader } from './token-route.js';
 import type { Config, Logger, RetenoFlags, RetenoInboxOptions } from './types.js';
 
 export const defaults = {
@@ -10,6 +11,7 @@ export const defaults = {
   defaultLanguage: 'en',
   timeout: 5000,
   retries: 2,
+  csrfHeader: 'x-csrf-token',
 } as const;
 
 /** The token endpoint, relative to `baseUrl`. */
@@ -32,6 +34,8 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
   retries: true,
   nonce: true,
   allowedOrigins: true,
+  csrfToken: true,
+  csrfHeader: true,
   logger: true,
 };
 const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true, TRACKING: true };
@@ -41,6 +45,8 @@ const tokenPathPattern = /^\/[A-Za-z0-9\-._~/]*$/;
 // Paths a browser would not fetch as written: '//host…' names another origin; '.' and '..' segments are resolved
 // away. The embed's token callback fetches tokenPath, so these would miss the route.
 const tokenPathBrowserRewrites = /^\/\/|(^|\/)\.{1,2}(\/|$)/;
+// RFC 9110's token characters.
+const headerNamePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const maxTimeout = 120_000;
 const maxRetries = 10;
 
@@ -105,11 +111,13 @@ export function parseOptions(options: unknown): Config {
     typeof tokenPath !== 'string' ||
     !tokenPathPattern.test(tokenPath) ||
     tokenPathBrowserRewrites.test(tokenPath) ||
-    tokenPath.length > 200
+    tokenPath.length > 200 ||
+    // '/' would make every page of the site (or of the mount path) the token route.
+    tokenPath.replace(/\/+$/, '') === ''
   ) {
     throw invalid(
       'tokenPath',
-      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token', without a leading '//' or '.' and '..' segments.",
+      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token', without a leading '//' or '.' and '..' segments, and not '/' alone.",
     );
   }
 
@@ -146,6 +154,21 @@ export function parseOptions(options: unknown): Config {
 
   const nonce = parseNonce(given.nonce);
   const allowedOrigins = parseAllowedOrigins(given.allowedOrigins);
+  const csrfToken = given.csrfToken;
+  if (csrfToken !== undefined && typeof csrfToken !== 'function') {
+    throw invalid(
+      'csrfToken',
+      '`csrfToken` must be a function (req, res) => string, like (req) => req.csrfToken() with csurf.',
+    );
+  }
+  const csrfHeader = given.csrfHeader ?? defaults.csrfHeader;
+  if (
+    typeof csrfHeader !== 'string' ||
+    !headerNamePattern.test(csrfHeader) ||
+    csrfHeader.toLowerCase() === markerHeader
+  ) {
+    throw invalid('csrfHeader', "`csrfHeader` must be an HTTP header name, like 'x-csrf-token'.");
+  }
   const logger = parseLogger(given.logger);
 
   return {
@@ -163,6 +186,8 @@ export function parseOptions(options: unknown): Config {
     retries,
     nonce,
     allowedOrigins,
+    csrfToken: csrfToken as Config['csrfToken'],
+    csrfHeader: csrfHeader.toLowerCase(),
     logger,
   };
 }

@@ -53,6 +53,8 @@ export function createRetenoClient(settings: {
     timeout: {},
     retry: {
       limit: retries,
+      // Pinned: calculateDelay alone decides what is retried (got 14's default, stated so an upgrade cannot change it).
+      enforceRetryRules: false,
       // Asking Reteno for a contact's token changes nothing on Reteno's side (it looks the contact up and
       // issues a token), so retrying this POST is as safe as retrying a GET.
       methods: ['POST'],
@@ -87,7 +89,11 @@ export function createRetenoClient(settings: {
       if (transferred > maxBodyBytes) request.cancel();
     });
     try {
-      const { body } = await request;
+      const { body, statusCode } = await request;
+      // Redirects are not followed, and a 3xx (or any other non-200 success) is not Reteno's token answer.
+      if (statusCode !== 200) {
+        return { kind: 'failed', detail: `HTTP ${statusCode}`, attempts: state.attempts };
+      }
       const token = (body as { token?: unknown } | null)?.token;
       if (typeof token !== 'string' || token.length > maxTokenLength) {
         return { kind: 'failed', detail: 'the answer has no token string', attempts: state.attempts };

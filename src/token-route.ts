@@ -5,7 +5,7 @@ import type { RequestContactToken } from './reteno-client.js';
 import type { Config } from './types.js';
 import type { SafeLogger } from './log.js';
 
-/** The header every call from the embed carries; a cross-site form cannot send it. */
+/** The header every call from the embed carries (a cross-site form cannot send it), and every answer of the route. */
 export const markerHeader = 'x-reteno-inbox';
 
 /**
@@ -19,6 +19,8 @@ export function createTokenRoute(
 ) {
   return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
     res.setHeader('Cache-Control', 'no-store');
+    // Tells the embed that the answer comes from this route and not from a middleware in front of it.
+    res.setHeader(markerHeader, '1');
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
       res.status(405).json({ error: 'method_not_allowed' });
@@ -52,9 +54,11 @@ export function createTokenRoute(
             res.status(404).json({ error: 'contact_not_found' });
             return;
           case 'auth-refused':
-            log.error(
+            log.configurationError(
+              'upstream-auth',
               errorCodes.upstreamAuth,
               `Reteno refused the API key (HTTP ${outcome.status}); not retried. Check the apiKey option: Reteno disables keys unused for 90 days.`,
+              60_000,
             );
             res.status(502).json({ error: 'upstream_error' });
             return;

@@ -110,6 +110,22 @@ export interface RetenoInboxOptions {
   nonce?: string | ((req: Request, res: Response) => string | null | undefined);
 
   /**
+   * The page's CSRF token, for a site whose global CSRF middleware (csurf, csrf-csrf, lusca) also guards the
+   * token route because `retenoInbox` is mounted after it. The embed sends the value with every token call in the
+   * `csrfHeader` header. Called when the page's helper renders. A value that is not visible ASCII is not printed
+   * (logged once as `ERR_RETENO_INBOX_INVALID_CSRF_TOKEN`).
+   * @default none: mounted before the CSRF middleware, the route protects itself and needs no CSRF token
+   * @example (req) => req.csrfToken() // csurf; csrf-csrf: (req, res) => generateCsrfToken(req, res)
+   */
+  csrfToken?: (req: Request, res: Response) => string;
+
+  /**
+   * The header that carries `csrfToken`.
+   * @default 'x-csrf-token' (read by csurf, csrf-csrf and lusca)
+   */
+  csrfHeader?: string;
+
+  /**
    * Further origins whose pages may call the token route, for sites served on several domains.
    * The request's own origin (honouring Express's `trust proxy`) is always allowed.
    * @default []
@@ -147,6 +163,9 @@ export interface Config {
   /** The nonce option's function; `undefined` for the default, `res.locals.cspNonce`. */
   nonce: ((req: Request, res: Response) => unknown) | undefined;
   allowedOrigins: ReadonlySet<string>;
+  csrfToken: RetenoInboxOptions['csrfToken'] | undefined;
+  /** Lowercase. */
+  csrfHeader: string;
   logger: Logger;
 }
 

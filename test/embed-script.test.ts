@@ -123,7 +123,12 @@ describe('embed script', () => {
   it('rejects on an empty token even with a 2xx answer', async () => {
     const emptyToken = buildSite(
       { baseUrl: emulator.url },
-      { configure: (app) => app.post('/reteno/app-inbox/token', (_req, res) => res.json({ token: '' })) },
+      {
+        configure: (app) =>
+          app.post('/reteno/app-inbox/token', (_req, res) =>
+            res.set('X-Reteno-Inbox', '1').json({ token: '' }),
+          ),
+      },
     );
     const site = emptyToken.app.listen(0, '127.0.0.1');
     await new Promise((resolve) => site.once('listening', resolve));
@@ -158,4 +163,55 @@ describe('embed script', () => {
     const html = await (await fetch(`${origin}/page`)).text();
     expect(embedScript(html)).toBeUndefined();
   });
+
+  it.each([
+    [403, 'a CSRF middleware', 'pass csrfToken to retenoInbox()'],
+    [404, 'a 404 page', 'the token route was not found'],
+  ])(
+    'names the likely cause once, in the rejection and on the console, when %s from %s answers instead of the route',
+    async (status, _what, cause) => {
+      const blocked = buildSite(
+        { baseUrl: emulator.url },
+        {
+          configure: (app) =>
+            app.post('/reteno/app-inbox/token', (_req, res) => res.status(status).send('<h1>Nope</h1>')),
+        },
+      );
+      const site = blocked.app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => site.once('listening', resolve));
+      const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+      try {
+        const login = await fetch(`${siteOrigin}/sign-in`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user: 'anna' }),
+        });
+        const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+        const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
+        const consoleErrors: unknown[] = [];
+        const window: Record<string, unknown> = {
+          fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
+          Error,
+          Promise,
+          console: { error: (message: unknown) => consoleErrors.push(message) },
+          document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
+        };
+        window.window = window;
+        runInNewContext(embedScript(page) ?? '', window);
+        const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
+        const { getAuthTokenCallback } = initOptions(queued);
+        const first = await getAuthTokenCallback().then(
+          () => undefined,
+          (error: Error) => error.message,
+        );
+        await expect(getAuthTokenCallback()).rejects.toThrow(cause);
+        expect(first).toContain(`(HTTP ${status})`);
+        expect(first).toContain(cause);
+        expect(first).toMatch(/^Reteno inbox: .*#troubleshooting$/);
+        expect(consoleErrors).toEqual([first]);
+      } finally {
+        await new Promise((resolve) => site.close(resolve));
+      }
+    },
+  );
 });

@@ -459,6 +459,22 @@ describe('token route fault matrix', () => {
       expect(upstreamCalls).toBe(1);
     });
 
+    it.each([301, 302, 307])(
+      'answers 502 upstream_error to a %i, even one carrying a token, and does not follow it',
+      async (status) => {
+        const site = await startSite({ baseUrl: upstreamUrl });
+        answer = (_req, res) => {
+          res.writeHead(status, { location: `${upstreamUrl}/elsewhere`, 'content-type': 'application/json' });
+          res.end('{"token":"redirected-token"}');
+        };
+        const { response } = await askToken(site);
+        expect(response.status).toBe(502);
+        expect(response.body).toEqual({ error: 'upstream_error' });
+        expect(upstreamCalls).toBe(1);
+        expect(site.logs.warnings).toEqual([expect.stringContaining(`HTTP ${status}`)]);
+      },
+    );
+
     it('answers 404 contact_not_found to an empty token', async () => {
       const site = await startSite({ baseUrl: upstreamUrl });
       answer = json(200, '{"token":""}');
@@ -512,6 +528,16 @@ describe('token route fault matrix', () => {
         expect(JSON.stringify(response.headers) + response.text).not.toContain(apiKey);
       },
     );
+
+    it('logs the refused key the first time and then at most once a minute, not once per request', async () => {
+      const site = await startSite();
+      emulator.fail({ kind: 'status', status: 401, route: 'token' });
+      for (let call = 0; call < 3; call++) {
+        expect((await askToken(site)).response.status).toBe(502);
+      }
+      expect(tokenCalls()).toHaveLength(3);
+      expect(site.logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_UPSTREAM_AUTH')]);
+    });
 
     it('answers 502 to a key Reteno does not know, logging a configuration error without that key', async () => {
       const wrongKey = 'wrong-key-0000';

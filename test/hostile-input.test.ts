@@ -391,7 +391,7 @@ describe('hostile input', () => {
               expect(call.method).toBe('POST');
               expect(call.body).toEqual(body);
               expect(call.query).toEqual({});
-              expect(call.headers.authorization).toBe(`Basic ${basicCredentials(apiKey)}`);
+              expect(call.authorization).toBe('valid');
               for (const name of Object.keys(call.headers)) expect(upstreamHeaderNames).toContain(name);
               expect(breaksTheRules(contact)).toBe(false);
             }

@@ -43,23 +43,4 @@ describe('nonce', () => {
   ])('refuses %p', (nonce) => {
     expect(normaliseNonce(nonce)).toBeUndefined();
   });
-
-  it('agrees with the base64 pattern it implements', () => {
-    const pattern = /^[A-Za-z0-9+/_-]{1,256}={0,2}$/;
-    const characters = fc.constantFrom(...'aZ09+/_-=="<> \u00e9\u0100\0'.split(''));
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.array(characters, { maxLength: 12 }).map((parts) => parts.join('')),
-          fc
-            .tuple(fc.integer({ min: 250, max: 260 }), fc.array(characters, { maxLength: 3 }))
-            .map(([length, tail]) => 'a'.repeat(length) + tail.join('')),
-        ),
-        (value) => {
-          expect(normaliseNonce(value)).toBe(pattern.test(value) ? value : undefined);
-        },
-      ),
-      { numRuns: 2000 },
-    );
-  });
 });

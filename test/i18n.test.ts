@@ -192,3 +192,21 @@ describe('with a locale getter on app.request', () => {
     expect(initLanguage(page.text)).toBe('de');
   });
 });
+
+describe('with a locale getter added to app.request after the site has served pages', () => {
+  it('follows the getter from the next page on', async () => {
+    const site = buildSite({ languages });
+    const agent = await signedIn(site);
+    const before = await agent.get('/page?lang=uk').set('Accept-Language', 'de').expect(200);
+    expect(initLanguage(before.text)).toBe('de');
+
+    Object.defineProperty(site.app.request, 'locale', {
+      configurable: true,
+      get(this: Request) {
+        return typeof this.query.lang === 'string' ? this.query.lang : undefined;
+      },
+    });
+    const after = await agent.get('/page?lang=uk').set('Accept-Language', 'de').expect(200);
+    expect(initLanguage(after.text)).toBe('uk');
+  });
+});

@@ -193,7 +193,7 @@ describe('page middleware', () => {
         },
       });
       expect(initArguments(html).language).toBe('en');
-      expect(logs.warnings).toEqual([expect.stringContaining('ERR_RETENO_INBOX_CALLBACK_FAILED')]);
+      expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_CALLBACK_FAILED')]);
     });
   });
 
@@ -226,11 +226,22 @@ describe('page middleware', () => {
       expect(scriptTags(fromFunction.html)).toEqual(['<script nonce="ZnVuYw">']);
     });
 
-    it('refuses a nonce that is not base64-like, and logs it', async () => {
-      const { html, logs } = await signedInPage({}, {}, withNonce('"><script>alert(1)</script>'));
+    it('refuses a nonce that is not base64-like, and logs it once however many pages carry it', async () => {
+      const { html, logs, agent } = await signedInPage({}, {}, withNonce('"><script>alert(1)</script>'));
       expect(scriptTags(html)).toEqual(['<script>']);
       expect(html).not.toContain('alert(1)');
+      for (let page = 0; page < 3; page++) {
+        expect(scriptTags((await agent.get('/page').expect(200)).text)).toEqual(['<script>']);
+      }
       expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_INVALID_NONCE')]);
+    });
+
+    it('logs once per middleware: a second instance in the same process logs its own problem', async () => {
+      const first = await signedInPage({}, {}, withNonce('not a nonce'));
+      const second = await signedInPage({}, {}, withNonce('not a nonce'));
+      expect(scriptTags(first.html)).toEqual(['<script>']);
+      expect(first.logs.errors).toHaveLength(1);
+      expect(second.logs.errors).toHaveLength(1);
     });
 
     it('renders without a nonce when the nonce option throws', async () => {
@@ -240,9 +251,25 @@ describe('page middleware', () => {
         },
       });
       expect(scriptTags(html)).toEqual(['<script>']);
-      expect(logs.warnings).toEqual([expect.stringContaining('ERR_RETENO_INBOX_CALLBACK_FAILED')]);
+      expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_CALLBACK_FAILED')]);
     });
   });
+
+  it.each([['//evil.example'], ['/\\evil.example']])(
+    'renders no embed, and logs once, where the mount path %s would send the token call to another origin',
+    async (prefix) => {
+      // A regular-expression mount that takes whatever comes before /page, as a wildcard mount would.
+      const built = site({}, { mountPath: /^\/.*(?=\/page$)/ });
+      await built.agent.post('/sign-in').send({ user: 'anna' }).expect(204);
+      const path = `${prefix}/page`;
+      for (let page = 0; page < 2; page++) {
+        const html = (await built.agent.get(path).expect(200)).text;
+        expect(html).toContain('<h1>Shop</h1>');
+        expect(scriptTags(html)).toEqual([]);
+      }
+      expect(built.logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_INVALID_TOKEN_URL')]);
+    },
+  );
 
   it('keeps a hostile mount path from breaking out of the script', async () => {
     const built = site({}, { mountPath: '/:tenant' });

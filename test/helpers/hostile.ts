@@ -616,7 +616,13 @@ export function execute(script: string): Execution {
   const window: Record<string, unknown> = {
     fetch: (url: unknown, init: unknown) => {
       fetched.push({ url, init });
-      return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve({ token: 'a-token' }) });
+      // The token route's answer: its marker header and a token.
+      return Promise.resolve({
+        ok: true,
+        status: 200,
+        headers: new Headers({ 'x-reteno-inbox': '1' }),
+        json: () => Promise.resolve({ token: 'a-token' }),
+      });
     },
     Error,
     document: {

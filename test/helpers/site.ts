@@ -23,8 +23,8 @@ declare module 'express-session' {
 }
 
 export interface SiteOptions {
-  /** Where the middleware is mounted. */
-  mountPath?: string;
+  /** Where the middleware is mounted: a path, or a regular expression as a wildcard mount would be. */
+  mountPath?: string | RegExp;
   /** Runs before the middleware, e.g. an i18n middleware. */
   before?: RequestHandler[];
   /** Configures the app before anything is mounted, e.g. `trust proxy`. */
