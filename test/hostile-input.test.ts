@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 import { RetenoInboxError, type RetenoInboxOptions } from '../src/index.js';
-import { basicCredentials } from '../src/reteno-client.js';
 import {
   allLanguages,
   allowedOrigin,

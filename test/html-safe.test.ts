@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import { htmlSafeJson, normaliseNonce } from '../src/html-safe.js';
 
 describe('HTML-safe JSON', () => {
