@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The absolute path of a file shipped with the package (e.g. 'views/embed.ejs'), found by walking up from this
- * module: it runs from src/ in tests and from the build output when installed.
+ * module: it runs from src/ in tests and from dist/esm or dist/cjs when installed. In the CommonJS build
+ * `import.meta.url` is tsup's shim, made from `__filename`.
  */
 export function packageFile(relativePath: string): string {
   const start = dirname(fileURLToPath(import.meta.url));

@@ -67,6 +67,17 @@ async function typecheck(cwd: string, project: string): Promise<{ exitCode: numb
   }
 }
 
+/** The package's declaration files in a TypeScript program, relative to the package: which build's types it got. */
+async function packageDeclarations(cwd: string, project: string): Promise<string[]> {
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  const { stdout } = await run(process.execPath, [tsc, '-p', project, '--listFilesOnly'], cwd);
+  return stdout
+    .split('\n')
+    .flatMap((file) => /node_modules\/express-reteno-inbox\/(.+)$/.exec(file.trim())?.slice(1) ?? [])
+    .filter((file) => /\/(emulator\/)?index\.d\.c?ts$/.test(file))
+    .sort();
+}
+
 /**
  * One project for every consumer, with the tarball installed by npm as `npm install express-reteno-inbox` would,
  * Jest 29 and Jest 30 side by side (under aliases) and express-session. The project is CommonJS; `esm/` in it is
@@ -287,17 +298,25 @@ const typeScriptConsumers = [
     name: 'CommonJS, module node16',
     folder: 'ts-node16',
     module: { module: 'node16', moduleResolution: 'node16' },
+    build: 'cjs',
   },
   {
     name: 'CommonJS, module commonjs + moduleResolution node10',
     folder: 'ts-node10',
     module: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
+    build: 'cjs',
   },
-  { name: 'ES modules, module nodenext', folder: 'esm/ts-nodenext', module: { module: 'nodenext' } },
+  {
+    name: 'ES modules, module nodenext',
+    folder: 'esm/ts-nodenext',
+    module: { module: 'nodenext' },
+    build: 'esm',
+  },
   {
     name: 'ES modules, moduleResolution bundler',
     folder: 'esm/ts-bundler',
     module: { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true },
+    build: 'esm',
   },
 ] as const;
 
@@ -474,7 +493,7 @@ describe('the published package', () => {
   describe('a TypeScript site (strict), compiled and run', () => {
     it.each(typeScriptConsumers)(
       '$name',
-      async ({ folder, module }) => {
+      async ({ folder, module, build }) => {
         const dir = join(project, folder);
         await mkdir(dir, { recursive: true });
         await writeFile(join(dir, 'server.ts'), typeScriptSite);
@@ -493,6 +512,11 @@ describe('the published package', () => {
           }),
         );
         expect(await typecheck(dir, 'tsconfig.json')).toEqual({ exitCode: 0, errors: [] });
+        const extension = build === 'cjs' ? 'd.cts' : 'd.ts';
+        expect(await packageDeclarations(dir, 'tsconfig.json')).toEqual([
+          `dist/${build}/emulator/index.${extension}`,
+          `dist/${build}/index.${extension}`,
+        ]);
         const ready = await visitSite(process.execPath, join(dir, 'out/server.js'), project);
         expect(ready.optionError).toBe('ERR_RETENO_INBOX_INVALID_OPTION');
       },
