@@ -382,6 +382,7 @@ describe('the published package', () => {
           'dist/cjs/emulator/index.d.cts',
           'dist/cjs/emulator/cli.cjs',
           'views/embed.ejs',
+          'views/emulator-widget.js',
           'package.json',
           'README.md',
           'LICENSE',
@@ -445,11 +446,13 @@ describe('the published package', () => {
         ) as { version: string };
         expect(Number(version.split('.')[0])).toBe(major);
         expect(report.numFailedTests).toBe(0);
-        expect(report.testResults.flatMap((suite) => suite.assertionResults)).toEqual([
-          expect.objectContaining({
-            title: 'a signed-in visitor gets the inbox embed and a token from Reteno',
-            status: 'passed',
-          }),
+        expect(
+          report.testResults
+            .flatMap((suite) => suite.assertionResults)
+            .map(({ title, status }) => [title, status]),
+        ).toEqual([
+          ['a signed-in visitor gets the inbox embed and a token from Reteno', 'passed'],
+          ["the emulator serves its development widget at the site's script URL", 'passed'],
         ]);
       },
       slow,
@@ -560,12 +563,20 @@ const answer = await fetch(emulator.url + '/v1/auth/contact/token', {
   body: JSON.stringify({ email: 'anna@example.com' }),
 });
 const body = await answer.json();
+const widget = await fetch(emulator.url + '/scripts/${scriptId}.js');
+const widgetStatus = widget.status;
+await widget.text();
 await emulator.close();
-console.log(JSON.stringify({ status: answer.status, token: body.token }));
+console.log(JSON.stringify({ status: answer.status, token: body.token, widgetStatus }));
 `,
       );
-      const result = (await runNode('emulator.mjs', esmProject)) as { status: number; token: unknown };
+      const result = (await runNode('emulator.mjs', esmProject)) as {
+        status: number;
+        token: unknown;
+        widgetStatus: number;
+      };
       expect(result.status).toBe(200);
+      expect(result.widgetStatus).toBe(200);
       expect(typeof result.token).toBe('string');
       expect(result.token).not.toBe('');
     });
