@@ -22,8 +22,8 @@ export default defineConfig([
     ...shared,
     format: 'cjs',
     outDir: 'dist/cjs',
-    // got and its dependencies are ES modules only, which require() cannot load under Jest or Node 20 < 20.19:
-    // the CommonJS build carries its own copy.
+    // got and its dependencies are ES modules only, which Jest's CommonJS runtime cannot require(): the CommonJS
+    // build carries its own copy (the ES module build imports the installed got).
     noExternal: ['got'],
     // import.meta.url (package-files.ts) from __filename.
     shims: true,
