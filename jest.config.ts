@@ -51,6 +51,8 @@ const relativeJsImports = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 const config: Config = {
   // Jest reads the timeout from the top level only, not from a project.
   testTimeout: 20_000,
+  // Names the suites skipped for a missing Chromium or redis-server in one line; under CI=true, fails the run.
+  reporters: ['default', '<rootDir>/test/skip-reporter.js'],
   projects: [
     {
       ...shared,

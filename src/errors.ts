@@ -54,17 +54,15 @@ export class RetenoInboxError extends Error {
   // each one's `instanceof` also accepts errors carrying the brand, whichever copy made them.
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class `instanceof` asks about, maybe a subclass.
-    return isInstance(this, value);
+    return isBrandedInstance(this, RetenoInboxError, retenoInboxErrorBrand, value);
   }
 }
 
-/** By the prototype chain, or, for `RetenoInboxError` itself, by the brand that every copy of the class sets. */
-function isInstance(asked: typeof RetenoInboxError, value: unknown): boolean {
+/**
+ * `instanceof` for an error class that each build of the package has a copy of: by the prototype chain, or, when
+ * the class asked about is `base` itself (not a subclass), by the brand that every copy of `base` sets.
+ */
+export function isBrandedInstance(asked: object, base: object, brand: symbol, value: unknown): boolean {
   if (Function.prototype[Symbol.hasInstance].call(asked, value)) return true;
-  return (
-    asked === RetenoInboxError &&
-    typeof value === 'object' &&
-    value !== null &&
-    retenoInboxErrorBrand in value
-  );
+  return asked === base && typeof value === 'object' && value !== null && brand in value;
 }

@@ -487,6 +487,7 @@ describe('the published package', () => {
           plainErrorIsEither: false,
           subclassTakesPackageErrors: false,
           subclassErrorIsEitherClass: true,
+          emulatorErrorIsEitherClass: true,
         });
       },
       slow,

@@ -1,3 +1,7 @@
+import { isBrandedInstance } from '../errors.js';
+
+const retenoEmulatorErrorBrand = Symbol.for('express-reteno-inbox.RetenoEmulatorError');
+
 /** Stable codes of the errors the emulator throws. */
 export const emulatorErrorCodes = {
   /** `createRetenoEmulator` received an unknown option or a value of the wrong type or shape. */
@@ -29,5 +33,15 @@ export class RetenoEmulatorError extends Error {
   constructor(code: RetenoEmulatorErrorCode, message: string) {
     super(message);
     this.code = code;
+  }
+
+  static {
+    Object.defineProperty(RetenoEmulatorError.prototype, retenoEmulatorErrorBrand, { value: true });
+  }
+
+  // As for RetenoInboxError: the ES module and CommonJS builds each have a copy of this class.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class `instanceof` asks about, maybe a subclass.
+    return isBrandedInstance(this, RetenoEmulatorError, retenoEmulatorErrorBrand, value);
   }
 }
