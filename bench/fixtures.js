@@ -1,6 +1,5 @@
 // What the bench's processes share: the package, the site's sign-in, the requests, the child processes.
 import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 export const apiKey = 'bench-api-key-5b1f0c';
@@ -9,9 +8,8 @@ export const tokenPath = '/reteno/app-inbox/token';
 
 /** The built package: BENCH_PACKAGE (the path of its entry module) if set, else the ESM build in dist/. */
 export function loadPackage() {
-  const esm = new URL('../dist/esm/index.js', import.meta.url);
-  const built = existsSync(esm) ? esm : new URL('../dist/index.js', import.meta.url);
-  return import(process.env.BENCH_PACKAGE ? pathToFileURL(process.env.BENCH_PACKAGE).href : built.href);
+  const entry = process.env.BENCH_PACKAGE;
+  return import(entry ? pathToFileURL(entry).href : new URL('../dist/esm/index.js', import.meta.url).href);
 }
 
 /** The site's own sign-in, as a session middleware sets it for every request: Anna for `sid=anna`, else null. */
@@ -37,11 +35,6 @@ export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** The value below which `fraction` of the sorted numbers fall (nearest rank). */
-export function percentile(sorted, fraction) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))];
 }
 
 /** Starts a bench server process (see serveParent); resolves to `{ url, ask(question), stop() }` once it listens. */

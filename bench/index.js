@@ -11,27 +11,26 @@ const processes = Number(process.env.BENCH_PROCESSES ?? 5);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = 3;
 
-console.log(
-  `${cpus().length} CPUs (${cpus()[0]?.model}), Node.js ${process.version}\n\nPages: µs of work per request, ` +
-    `${process.env.BENCH_REQUESTS ?? 20_000} requests per row in each of ${processes} fresh processes after a ` +
-    'warm-up; the median of the per-process medians (those in brackets)',
-);
+const perRow = `${process.env.BENCH_REQUESTS ?? 20_000} requests per row in each of ${processes} fresh processes`;
+console.log(`${cpus().length} CPUs (${cpus()[0]?.model}), Node.js ${process.version}; ${perRow}, warm`);
 const results = [];
 for (let started = 0; started < processes; started++) {
   const script = fileURLToPath(new URL('./page-cost.js', import.meta.url));
   results.push(JSON.parse((await promisify(execFile)(process.execPath, [script])).stdout));
 }
 const rows = [
-  ['the floor: the whole page, with a do-nothing layer', 'floor.signedIn'],
-  ['helmet(), over the floor', 'helmet.signedIn', 'floor.signedIn'],
-  ['this package, signed-in page, over the floor', 'package.signedIn', 'floor.signedIn'],
-  ['this package, anonymous page, over the floor', 'package.anonymous', 'floor.anonymous'],
-  ['control: a second do-nothing site, signed-in page', 'control.signedIn', 'floor.signedIn'],
-  ['control: a second do-nothing site, anonymous page', 'control.anonymous', 'floor.anonymous'],
+  ['helmet()', 'helmet.signedIn', 'floor.signedIn'],
+  ['this package, signed-in page', 'package.signedIn', 'floor.signedIn'],
+  ['this package, anonymous page', 'package.anonymous', 'floor.anonymous'],
+  ['control: a second do-nothing layer, signed-in page', 'control.signedIn', 'floor.signedIn'],
 ];
 const cost = {};
+console.log(
+  "\nPages: each layer's own work (its call to its next(), plus the embed helper's call) in µs per",
+);
+console.log('request, over a do-nothing layer; the median of the per-process medians (those in brackets)');
 for (const [name, run, base] of rows) {
-  const values = results.map((result) => result[run] - (base ? result[base] : 0));
+  const values = results.map((result) => result[run] - result[base]);
   cost[run] = median(values);
   const each = values.map((value) => value.toFixed(1)).join(' ');
   console.log(`  ${name.padEnd(50)} ${cost[run].toFixed(1).padStart(5)} µs  (${each})`);

@@ -1,11 +1,12 @@
 // One process of the page comparison; index.js runs several and reads the one JSON line each prints. The sites
 // differ in one layer only: a do-nothing layer (the floor), this package, helmet(), and a second do-nothing site as
-// a control. Requests take turns, one at a time, in a new random order each round, so every row sees the same
-// machine. Each site times a request from the server's `request` event to the end of res.end(): sign-in, nonce,
-// the layer, rendering and sending all happen in that span.
+// a control. The rows take turns in blocks of BENCH_BLOCK requests, in a new random order each round, so every row
+// sees the same machine while a block runs warm, as a site's process (one app) does; BENCH_BLOCK=1 interleaves
+// the four apps request by request, which measures each with its code cold in the CPU's caches. A request is timed
+// for the layer's own work: from its call to its next(), plus the call of the embed helper where it set one.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent, createServer, request, ServerResponse } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import express from 'express';
@@ -14,6 +15,7 @@ import { apiKey, headers, loadPackage, median, scriptId, signIn } from './fixtur
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const warmUp = Number(process.env.BENCH_WARM_UP ?? 5000);
+const block = Number(process.env.BENCH_BLOCK ?? 100);
 const { retenoInbox } = await loadPackage();
 const views = new URL('./views/', import.meta.url);
 const products = [...'ABCDEFGHIJKL'].map((letter, id) => ({ id, name: letter, price: '9.90 EUR' }));
@@ -31,19 +33,23 @@ async function startSite(name, layer) {
   const app = express();
   app.engine('ejs', (_path, locals, callback) => callback(null, template(locals)));
   app.set('views', fileURLToPath(views)).set('view engine', 'ejs').set('view cache', true).set('etag', false);
-  app.use(signIn, freshNonce, layer);
+  const timed = (req, res, next) => {
+    const started = performance.now();
+    layer(req, res, () => {
+      site.own = performance.now() - started;
+      const helper = res.locals.retenoInbox;
+      if (helper) res.locals.retenoInbox = () => timedCall(helper);
+      next();
+    });
+  };
+  const timedCall = (helper, started = performance.now(), embed = helper()) => {
+    site.own += performance.now() - started;
+    return embed;
+  };
+  app.use(signIn, freshNonce, timed);
   app.get('/', (req, res) => res.render('page', { user: req.user, products }));
 
-  const site = { name, micros: 0 };
-  site.server = createServer((req, res) => {
-    const started = performance.now();
-    res.end = function end(...args) {
-      const result = ServerResponse.prototype.end.apply(this, args);
-      site.micros = (performance.now() - started) * 1000;
-      return result;
-    };
-    app(req, res);
-  });
+  const site = { name, own: 0, server: createServer(app) };
   await new Promise((resolve) => site.server.listen(0, '127.0.0.1', resolve));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   site.connection = { agent, host: '127.0.0.1', port: site.server.address().port };
@@ -58,7 +64,7 @@ function load(site, pageHeaders) {
       res.on('data', (chunk) => chunks.push(chunk));
       res.on('end', () => {
         if (res.statusCode !== 200) reject(new Error(`${site.name} answered ${res.statusCode}`));
-        resolve({ body: Buffer.concat(chunks).toString(), micros: site.micros });
+        resolve({ body: Buffer.concat(chunks).toString(), micros: site.own * 1000 });
       });
     };
     request({ ...site.connection, headers: pageHeaders }, answer)
@@ -100,12 +106,14 @@ if (
 const times = {};
 for (const name of Object.keys(sites))
   for (const visitor of ['signedIn', 'anonymous']) times[`${name}.${visitor}`] = [];
-for (let round = 0; round < warmUp + requests; round++) {
+for (let round = 0; round < (warmUp + requests) / block; round++) {
   // A new order every round: in a fixed order, each row would always follow the same other row.
   for (const row of shuffled(Object.keys(times))) {
     const [name, visitor] = row.split('.');
-    const { micros } = await load(sites[name], headers[visitor]);
-    if (round >= warmUp) times[row].push(micros);
+    for (let sent = 0; sent < block; sent++) {
+      const { micros } = await load(sites[name], headers[visitor]);
+      if (round * block >= warmUp) times[row].push(micros);
+    }
   }
 }
 

@@ -32,6 +32,8 @@ export function createEmbedRenderer(settings: {
   scriptUrl: string;
   flags: RetenoFlags;
   csrfHeader: string;
+  tokenPath: string;
+  languages: ReadonlySet<string>;
 }): RenderEmbed {
   const templatePath = packageFile('views/embed.ejs');
   const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
@@ -67,6 +69,9 @@ export function createEmbedRenderer(settings: {
     ['nonceAttribute'],
   );
   const markerOnly = htmlSafeJson({ 'X-Reteno-Inbox': '1' });
+  // The values most pages print, serialised once: the token URL of an unmounted middleware, and each language.
+  const tokenPathJson = htmlSafeJson(settings.tokenPath);
+  const languageJson = new Map([...settings.languages].map((language) => [language, htmlSafeJson(language)]));
 
   return function renderEmbed({ nonce, tokenUrl, csrfToken, language }) {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
@@ -79,11 +84,11 @@ export function createEmbedRenderer(settings: {
       beforeNonce +
       nonceAttribute +
       beforeTokenUrl +
-      htmlSafeJson(tokenUrl) +
+      (tokenUrl === settings.tokenPath ? tokenPathJson : htmlSafeJson(tokenUrl)) +
       beforeHeaders +
       headers +
       beforeLanguage +
-      htmlSafeJson(language) +
+      (languageJson.get(language) ?? htmlSafeJson(language)) +
       end
     );
   };

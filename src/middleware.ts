@@ -3,7 +3,7 @@ import { checkContact } from './contact.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
 import { normaliseNonce } from './html-safe.js';
-import { pickLanguage } from './language.js';
+import { createLanguagePicker } from './language.js';
 import { createSafeLogger, type SafeLogger } from './log.js';
 import { parseOptions } from './options.js';
 import { createRetenoClient } from './reteno-client.js';
@@ -48,6 +48,7 @@ export function retenoInbox(
   );
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);
+  const pickLanguage = createLanguagePicker(config);
   const tokenRoute = createTokenRoute(config, createRetenoClient(config), log);
   const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
 
@@ -70,7 +71,7 @@ export function retenoInbox(
         nonce: nonceFor(config, log, req, res),
         tokenUrl,
         csrfToken: tokenUrl === undefined ? undefined : csrfTokenFor(config, log, req, res),
-        language: languageFor(config, log, req, res),
+        language: languageFor(config, log, () => pickLanguage(req, res)),
       });
     };
   };
@@ -91,7 +92,10 @@ export function retenoInbox(
   };
 
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (tokenPaths.has(req.path)) {
+    // req.path parses the URL: asked only when the URL may be the token route (an absolute-form target such as
+    // 'http://host/path' does not start with '/').
+    const url = req.url;
+    if ((url[0] !== '/' || url.startsWith(config.tokenPath)) && tokenPaths.has(req.path)) {
       tokenRoute(req, res, next);
       return;
     }
@@ -169,9 +173,9 @@ function csrfTokenFor(config: Config, log: SafeLogger, req: Request, res: Respon
   return undefined;
 }
 
-function languageFor(config: Config, log: SafeLogger, req: Request, res: Response): string {
+function languageFor(config: Config, log: SafeLogger, pick: () => string): string {
   try {
-    return pickLanguage(config, req, res);
+    return pick();
   } catch {
     log.configurationError(
       'language',

@@ -7,6 +7,8 @@ const settings = {
   scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c.js',
   flags: {},
   csrfHeader: 'x-csrf-token',
+  tokenPath: '/reteno/app-inbox/token',
+  languages: new Set(['en', 'uk', 'de']),
 };
 
 describe('embed renderer', () => {

@@ -165,7 +165,11 @@ describe('embed script', () => {
   });
 
   it.each([
-    [403, 'a CSRF middleware', 'pass csrfToken to retenoInbox()'],
+    [
+      403,
+      'a CSRF middleware',
+      'Pass csrfToken, see https://github.com/express-reteno-inbox/express-reteno-inbox#mount-order',
+    ],
     [404, 'a 404 page', 'the token route was not found'],
   ])(
     'names the likely cause once, in the rejection and on the console, when %s from %s answers instead of the route',
@@ -205,7 +209,7 @@ describe('embed script', () => {
           (error: Error) => error.message,
         );
         await expect(getAuthTokenCallback()).rejects.toThrow(cause);
-        expect(first).toContain(`(HTTP ${status})`);
+        expect(first).toContain(`HTTP ${status} from something other than the token route`);
         expect(first).toContain(cause);
         expect(first).toMatch(/^Reteno inbox: .*#troubleshooting$/);
         expect(consoleErrors).toEqual([first]);
