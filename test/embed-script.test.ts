@@ -32,6 +32,45 @@ function initOptions(queued: unknown[] | ArrayLike<unknown> | undefined): InitOp
   return options as InitOptions;
 }
 
+/**
+ * A signed-in page of a site whose token route is `tokenRoute` (mounted before the package's), run as a browser
+ * would: its token callback, and what it logged with console.error.
+ */
+async function withTokenRoute(
+  tokenRoute: import('express').RequestHandler,
+  test: (page: { getAuthTokenCallback: () => Promise<string>; consoleErrors: unknown[] }) => Promise<void>,
+) {
+  const built = buildSite(
+    { baseUrl: emulator.url },
+    { configure: (app) => app.post('/reteno/app-inbox/token', tokenRoute) },
+  );
+  const site = built.app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => site.once('listening', resolve));
+  const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+  try {
+    const login = await fetch(`${siteOrigin}/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'anna' }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
+    const consoleErrors: unknown[] = [];
+    const window: Record<string, unknown> = {
+      fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
+      Error,
+      console: { error: (message: unknown) => consoleErrors.push(message) },
+      document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
+    };
+    window.window = window;
+    runInNewContext(embedScript(page) ?? '', window);
+    const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
+    await test({ getAuthTokenCallback: initOptions(queued).getAuthTokenCallback, consoleErrors });
+  } finally {
+    await new Promise((resolve) => site.close(resolve));
+  }
+}
+
 /** Signs in as a user (or stays anonymous) and returns the session cookie. */
 async function signIn(user: keyof typeof users | undefined): Promise<string> {
   if (user === undefined) return '';
@@ -120,43 +159,14 @@ describe('embed script', () => {
     await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 404');
   });
 
-  it('rejects on an empty token even with a 2xx answer', async () => {
-    const emptyToken = buildSite(
-      { baseUrl: emulator.url },
-      {
-        configure: (app) =>
-          app.post('/reteno/app-inbox/token', (_req, res) =>
-            res.set('X-Reteno-Inbox', '1').json({ token: '' }),
-          ),
+  it('rejects on an empty token even with a 2xx answer from the route', async () => {
+    await withTokenRoute(
+      (_req, res) => res.set('X-Reteno-Inbox', '1').json({ token: '' }),
+      async ({ getAuthTokenCallback, consoleErrors }) => {
+        await expect(getAuthTokenCallback()).rejects.toThrow('none');
+        expect(consoleErrors).toEqual([]);
       },
     );
-    const site = emptyToken.app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => site.once('listening', resolve));
-    const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    try {
-      const html = await (await fetch(`${siteOrigin}/page`, { headers: { cookie: '' } })).text();
-      // Anonymous here, so build the callback from a signed-in page of the same site instead.
-      expect(embedScript(html)).toBeUndefined();
-      const login = await fetch(`${siteOrigin}/sign-in`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ user: 'anna' }),
-      });
-      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-      const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
-      const window: Record<string, unknown> = {
-        fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
-        Error,
-        document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
-      };
-      window.window = window;
-      runInNewContext(embedScript(page) ?? '', window);
-      const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
-      const { getAuthTokenCallback } = initOptions(queued);
-      await expect(getAuthTokenCallback()).rejects.toThrow('none');
-    } finally {
-      await new Promise((resolve) => site.close(resolve));
-    }
   });
 
   it('renders nothing for an anonymous visitor', async () => {
@@ -174,48 +184,20 @@ describe('embed script', () => {
   ])(
     'names the likely cause once, in the rejection and on the console, when %s from %s answers instead of the route',
     async (status, _what, cause) => {
-      const blocked = buildSite(
-        { baseUrl: emulator.url },
-        {
-          configure: (app) =>
-            app.post('/reteno/app-inbox/token', (_req, res) => res.status(status).send('<h1>Nope</h1>')),
+      await withTokenRoute(
+        (_req, res) => res.status(status).send('<h1>Nope</h1>'),
+        async ({ getAuthTokenCallback, consoleErrors }) => {
+          const first = await getAuthTokenCallback().then(
+            () => undefined,
+            (error: Error) => error.message,
+          );
+          await expect(getAuthTokenCallback()).rejects.toThrow(cause);
+          expect(first).toContain(`HTTP ${status} from something other than the token route`);
+          expect(first).toContain(cause);
+          expect(first).toMatch(/^Reteno inbox: .*#troubleshooting$/);
+          expect(consoleErrors).toEqual([first]);
         },
       );
-      const site = blocked.app.listen(0, '127.0.0.1');
-      await new Promise((resolve) => site.once('listening', resolve));
-      const siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-      try {
-        const login = await fetch(`${siteOrigin}/sign-in`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ user: 'anna' }),
-        });
-        const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-        const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
-        const consoleErrors: unknown[] = [];
-        const window: Record<string, unknown> = {
-          fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
-          Error,
-          Promise,
-          console: { error: (message: unknown) => consoleErrors.push(message) },
-          document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
-        };
-        window.window = window;
-        runInNewContext(embedScript(page) ?? '', window);
-        const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
-        const { getAuthTokenCallback } = initOptions(queued);
-        const first = await getAuthTokenCallback().then(
-          () => undefined,
-          (error: Error) => error.message,
-        );
-        await expect(getAuthTokenCallback()).rejects.toThrow(cause);
-        expect(first).toContain(`HTTP ${status} from something other than the token route`);
-        expect(first).toContain(cause);
-        expect(first).toMatch(/^Reteno inbox: .*#troubleshooting$/);
-        expect(consoleErrors).toEqual([first]);
-      } finally {
-        await new Promise((resolve) => site.close(resolve));
-      }
     },
   );
 });
