@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import fc from 'fast-check';
 import { iso6391Codes } from '../src/iso-639-1.js';
-import { negotiateLanguage, normaliseLanguage, pickLanguage } from '../src/language.js';
+import { createLanguagePicker, negotiateLanguage, normaliseLanguage, pickLanguage } from '../src/language.js';
 
 const all = new Set(iso6391Codes);
 const some = new Set(['en', 'uk', 'de']);
@@ -145,5 +145,23 @@ describe('language', () => {
       'en',
     );
     expect(pickLanguage(config, request({}), response())).toBe('en');
+  });
+
+  it("answers as pickLanguage does with a middleware's remembered Accept-Language answers, over more headers than it keeps", () => {
+    const config = { language: undefined, languages: some, defaultLanguage: 'en' };
+    const pick = createLanguagePicker(config);
+    const header = fc.oneof(
+      fc.constantFrom('uk-UA,uk;q=0.9,en;q=0.8', 'de', 'fr;q=0.1, de;q=0.9', '', `${'x'.repeat(300)},uk`),
+      fc.string({ maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(fc.array(header, { minLength: 300, maxLength: 600 }), (headers) => {
+        for (const value of [...headers, ...headers]) {
+          const req = request({ 'accept-language': value });
+          expect(pick(req, response())).toBe(pickLanguage(config, req, response()));
+        }
+      }),
+      { numRuns: 5 },
+    );
   });
 });
