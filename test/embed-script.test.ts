@@ -169,6 +169,19 @@ describe('embed script', () => {
     );
   });
 
+  it('names a sign-in redirect as the likely cause when the token call is redirected', async () => {
+    // A login guard in front of the route: fetch follows the redirect to the sign-in page.
+    await withTokenRoute(
+      (_req, res) => res.redirect(303, '/page'),
+      async ({ getAuthTokenCallback, consoleErrors }) => {
+        await expect(getAuthTokenCallback()).rejects.toThrow(
+          /^Reteno inbox: HTTP 200 from something other than the token route: a redirect to a sign-in page\?/,
+        );
+        expect(consoleErrors).toHaveLength(1);
+      },
+    );
+  });
+
   it('renders nothing for an anonymous visitor', async () => {
     const html = await (await fetch(`${origin}/page`)).text();
     expect(embedScript(html)).toBeUndefined();
