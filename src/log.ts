@@ -5,7 +5,6 @@ import type { Logger } from './types.js';
 /** The package's only way to log: coded, prefixed, and never carrying the API key. */
 export interface SafeLogger {
   warn(code: RetenoInboxErrorCode, message: string): void;
-  error(code: RetenoInboxErrorCode, message: string): void;
   /**
    * A configuration problem: logged as an error the first time `key` comes up, then again only after
    * `everyMs` (never again by default), so a wrong setting does not flood the log with one line per request.
@@ -24,9 +23,6 @@ export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
   return {
     warn(code, message) {
       logger.warn(format(code, message));
-    },
-    error(code, message) {
-      logger.error(format(code, message));
     },
     configurationError(key, code, message, everyMs = Number.POSITIVE_INFINITY) {
       const last = lastLoggedAt.get(key);

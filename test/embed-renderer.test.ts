@@ -34,6 +34,16 @@ describe('embed renderer', () => {
     expect(again).toBe(embed.replace(' nonce="rAnd0m+/Nonce=="', ''));
   });
 
+  it('prints a language outside the configured ones HTML-safely too', () => {
+    const embed = createEmbedRenderer(settings)({
+      nonce: undefined,
+      tokenUrl: '/reteno/app-inbox/token',
+      csrfToken: undefined,
+      language: '</script>',
+    });
+    expect(embed).toContain('language:"\\u003c/script\\u003e"});</script>');
+  });
+
   it('sends the CSRF token in the configured header, HTML-safely', () => {
     const render = createEmbedRenderer({ ...settings, csrfHeader: 'x-xsrf-token' });
     const embed = render({
