@@ -45,19 +45,18 @@ export function createEmbedRenderer(settings: {
     destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'tokenHeaders', 'language'],
   });
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const [beforeNonce = '', beforeTokenUrl = '', beforeHeaders = '', beforeLanguage = '', end = ''] =
-    textsAround(
-      template({
-        nonceAttribute: slotMarker('nonceAttribute'),
-        scriptUrl,
-        initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
-        tokenUrl: slotMarker('tokenUrl'),
-        tokenHeaders: slotMarker('tokenHeaders'),
-        language: slotMarker('language'),
-      }),
-      slotNames,
-    );
-  const [trackingBeforeNonce = '', trackingEnd = ''] = textsAround(
+  const [beforeNonce, beforeTokenUrl, beforeHeaders, beforeLanguage, end] = textsAround(
+    template({
+      nonceAttribute: slotMarker('nonceAttribute'),
+      scriptUrl,
+      initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
+      tokenUrl: slotMarker('tokenUrl'),
+      tokenHeaders: slotMarker('tokenHeaders'),
+      language: slotMarker('language'),
+    }),
+    slotNames,
+  );
+  const [trackingBeforeNonce, trackingEnd] = textsAround(
     template({
       nonceAttribute: slotMarker('nonceAttribute'),
       scriptUrl,
@@ -66,7 +65,7 @@ export function createEmbedRenderer(settings: {
       tokenHeaders: '',
       language: '',
     }),
-    ['nonceAttribute'],
+    ['nonceAttribute'] as const,
   );
   const markerOnly = htmlSafeJson({ 'X-Reteno-Inbox': '1' });
   // The values most pages print, serialised once: the token URL of an unmounted middleware, and each language.
@@ -95,11 +94,14 @@ export function createEmbedRenderer(settings: {
 }
 
 /** The rendered text before, between and after the slots, which must be the expected ones in that order. */
-function textsAround(rendered: string, expected: readonly SlotName[]): string[] {
+function textsAround<Slots extends readonly SlotName[]>(
+  rendered: string,
+  expected: Slots,
+): [string, ...{ [Index in keyof Slots]: string }] {
   const parts = rendered.split(/\0(nonceAttribute|tokenUrl|tokenHeaders|language)\0/);
   const names = parts.filter((_, index) => index % 2 === 1);
   if (names.join() !== expected.join()) {
     throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);
   }
-  return parts.filter((_, index) => index % 2 === 0);
+  return parts.filter((_, index) => index % 2 === 0) as [string, ...{ [Index in keyof Slots]: string }];
 }

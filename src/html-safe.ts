@@ -12,7 +12,7 @@ const escapes: Record<string, string> = {
  * The only serializer for values that enter the page.
  */
 export function htmlSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(unsafeInScript, (character) => escapes[character] ?? character);
+  return JSON.stringify(value).replace(unsafeInScript, (character) => escapes[character] as string);
 }
 
 // base64 or base64url characters, at most 256, then at most two '=': nothing that could leave the attribute.
