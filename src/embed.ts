@@ -67,7 +67,9 @@ export function createEmbedRenderer(settings: {
     }),
     ['nonceAttribute'] as const,
   );
-  const markerOnly = htmlSafeJson({ 'X-Reteno-Inbox': '1' });
+  // The header that marks the embed's token calls (the token route checks it), with the CSRF header when given.
+  const marker = { 'X-Reteno-Inbox': '1' };
+  const markerOnly = htmlSafeJson(marker);
   // The values most pages print, serialised once: the token URL of an unmounted middleware, and each language.
   const tokenPathJson = htmlSafeJson(settings.tokenPath);
   const languageJson = new Map([...settings.languages].map((language) => [language, htmlSafeJson(language)]));
@@ -76,9 +78,7 @@ export function createEmbedRenderer(settings: {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
     if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
     const headers =
-      csrfToken === undefined
-        ? markerOnly
-        : htmlSafeJson({ 'X-Reteno-Inbox': '1', [settings.csrfHeader]: csrfToken });
+      csrfToken === undefined ? markerOnly : htmlSafeJson({ ...marker, [settings.csrfHeader]: csrfToken });
     return (
       beforeNonce +
       nonceAttribute +

@@ -71,7 +71,7 @@ export function retenoInbox(
         nonce: nonceFor(config, log, req, res),
         tokenUrl,
         csrfToken: tokenUrl === undefined ? undefined : csrfTokenFor(config, log, req, res),
-        language: languageFor(config, log, () => pickLanguage(req, res)),
+        language: languageFor(config, log, pickLanguage, req, res),
       });
     };
   };
@@ -173,9 +173,15 @@ function csrfTokenFor(config: Config, log: SafeLogger, req: Request, res: Respon
   return undefined;
 }
 
-function languageFor(config: Config, log: SafeLogger, pick: () => string): string {
+function languageFor(
+  config: Config,
+  log: SafeLogger,
+  pickLanguage: (req: Request, res: Response) => string,
+  req: Request,
+  res: Response,
+): string {
   try {
-    return pick();
+    return pickLanguage(req, res);
   } catch {
     log.configurationError(
       'language',
