@@ -1,5 +1,7 @@
 import { isIPv6 } from 'node:net';
 
+const loopbackIpv4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
 /**
  * Whether a request's `Host` header names the emulator: a loopback name (`localhost`, `*.localhost`, `127.x.x.x`,
  * `[::1]`) or the host it was told to listen on, any port. Any other name is refused, so that a page whose own
@@ -17,16 +19,11 @@ export function isServedHost(hostHeader: string | undefined, configuredHost: str
 /** Whether an address the emulator listens on is reachable from this machine only. */
 export function isLoopbackAddress(address: string): boolean {
   const ipv4 = address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ipv4);
+  return address === '::1' || loopbackIpv4.test(ipv4);
 }
 
 function isLoopbackName(name: string): boolean {
-  return (
-    name === 'localhost' ||
-    name.endsWith('.localhost') ||
-    name === '[::1]' ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
-  );
+  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || loopbackIpv4.test(name);
 }
 
 /**
