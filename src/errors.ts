@@ -18,8 +18,12 @@ export const errorCodes = {
   callbackFailed: 'ERR_RETENO_INBOX_CALLBACK_FAILED',
   /** Reteno refused the API key: a configuration problem, never retried (logged as an error, at most once a minute). */
   upstreamAuth: 'ERR_RETENO_INBOX_UPSTREAM_AUTH',
-  /** Reteno failed, was busy or too slow after every retry (per request, logged). */
+  /** Reteno failed or was too slow after every retry (per request, logged). */
   upstreamFailed: 'ERR_RETENO_INBOX_UPSTREAM_FAILED',
+  /** Reteno answers 429, or too many token requests wait for it: the route answers 503 (logged at most every 10 s). */
+  upstreamBusy: 'ERR_RETENO_INBOX_UPSTREAM_BUSY',
+  /** A contact went over its token budget: the route answers 429 (logged at most once a minute). */
+  tokenBudget: 'ERR_RETENO_INBOX_TOKEN_BUDGET',
 } as const;
 
 export type RetenoInboxErrorCode = (typeof errorCodes)[keyof typeof errorCodes];

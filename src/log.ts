@@ -10,6 +10,8 @@ export interface SafeLogger {
    * `everyMs` (never again by default), so a wrong setting does not flood the log with one line per request.
    */
   configurationError(key: string, code: RetenoInboxErrorCode, message: string, everyMs?: number): void;
+  /** A warning that may come up on every request under load: logged when `key` was not logged in `everyMs`. */
+  warnAtMostEvery(key: string, everyMs: number, code: RetenoInboxErrorCode, message: string): void;
 }
 
 export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
@@ -20,16 +22,22 @@ export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
     for (const secret of secrets) line = line.split(secret).join('[redacted]');
     return line;
   };
+  const due = (key: string, everyMs: number) => {
+    const last = lastLoggedAt.get(key);
+    const now = Date.now();
+    if (last !== undefined && now - last < everyMs) return false;
+    lastLoggedAt.set(key, now);
+    return true;
+  };
   return {
     warn(code, message) {
       logger.warn(format(code, message));
     },
     configurationError(key, code, message, everyMs = Number.POSITIVE_INFINITY) {
-      const last = lastLoggedAt.get(key);
-      const now = Date.now();
-      if (last !== undefined && now - last < everyMs) return;
-      lastLoggedAt.set(key, now);
-      logger.error(format(code, message));
+      if (due(key, everyMs)) logger.error(format(code, message));
+    },
+    warnAtMostEvery(key, everyMs, code, message) {
+      if (due(key, everyMs)) logger.warn(format(code, message));
     },
   };
 }

@@ -7,6 +7,7 @@ import { createLanguagePicker } from './language.js';
 import { createSafeLogger, type SafeLogger } from './log.js';
 import { parseOptions } from './options.js';
 import { createRetenoClient } from './reteno-client.js';
+import { createTokenGuard } from './token-guard.js';
 import { createTokenRoute } from './token-route.js';
 import type {
   Config,
@@ -49,7 +50,7 @@ export function retenoInbox(
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);
   const pickLanguage = createLanguagePicker(config);
-  const tokenRoute = createTokenRoute(config, createRetenoClient(config), log);
+  const tokenRoute = createTokenRoute(config, createRetenoClient(config), createTokenGuard(config), log);
   const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
 
   const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) | undefined => {

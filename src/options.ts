@@ -12,6 +12,9 @@ export const defaults = {
   timeout: 5000,
   retries: 2,
   csrfHeader: 'x-csrf-token',
+  tokenBudget: { limit: 60, windowMs: 60_000 },
+  maxInFlight: 32,
+  maxQueued: 256,
 } as const;
 
 /** The token endpoint, relative to `baseUrl`. */
@@ -36,6 +39,11 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
   allowedOrigins: true,
   csrfToken: true,
   csrfHeader: true,
+  tokenBudget: true,
+  maxInFlight: true,
+  maxQueued: true,
+  redis: true,
+  allowHttp: true,
   logger: true,
 };
 const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true, TRACKING: true };
@@ -102,8 +110,10 @@ export function parseOptions(options: unknown): Config {
     );
   }
 
-  const baseUrl = parseHttpUrl('baseUrl', given.baseUrl ?? defaults.baseUrl).replace(/\/+$/, '');
-  let scriptBaseUrl = parseHttpUrl('scriptBaseUrl', given.scriptBaseUrl ?? defaults.scriptBaseUrl);
+  const allowHttp = given.allowHttp ?? false;
+  if (typeof allowHttp !== 'boolean') throw invalid('allowHttp', '`allowHttp` must be true or false.');
+  const baseUrl = parseHttpUrl('baseUrl', given.baseUrl ?? defaults.baseUrl, allowHttp).replace(/\/+$/, '');
+  let scriptBaseUrl = parseHttpUrl('scriptBaseUrl', given.scriptBaseUrl ?? defaults.scriptBaseUrl, allowHttp);
   if (!scriptBaseUrl.endsWith('/')) scriptBaseUrl += '/';
 
   const tokenPath = given.tokenPath ?? defaults.tokenPath;
@@ -169,6 +179,21 @@ export function parseOptions(options: unknown): Config {
   ) {
     throw invalid('csrfHeader', "`csrfHeader` must be an HTTP header name, like 'x-csrf-token'.");
   }
+  const tokenBudget = parseTokenBudget(given.tokenBudget);
+  const maxInFlight = parseCount('maxInFlight', given.maxInFlight ?? defaults.maxInFlight, 1, 10_000);
+  const maxQueued = parseCount('maxQueued', given.maxQueued ?? defaults.maxQueued, 0, 100_000);
+  const redis = given.redis;
+  if (
+    redis !== undefined &&
+    (typeof redis !== 'object' ||
+      redis === null ||
+      typeof (redis as { multi?: unknown }).multi !== 'function')
+  ) {
+    throw invalid(
+      'redis',
+      '`redis` must be a connected node-redis (v4 or later) or ioredis client, like createClient({ url }) after connect().',
+    );
+  }
   const logger = parseLogger(given.logger);
 
   return {
@@ -188,11 +213,15 @@ export function parseOptions(options: unknown): Config {
     allowedOrigins,
     csrfToken: csrfToken as Config['csrfToken'],
     csrfHeader: csrfHeader.toLowerCase(),
+    tokenBudget,
+    maxInFlight,
+    maxQueued,
+    redis: redis as object | undefined,
     logger,
   };
 }
 
-function parseHttpUrl(option: string, value: unknown): string {
+function parseHttpUrl(option: string, value: unknown, allowHttp: boolean): string {
   const fix = `\`${option}\` must be an absolute http(s) URL without credentials, query or fragment.`;
   if (typeof value !== 'string') throw invalid(option, fix);
   let url: URL;
@@ -212,7 +241,57 @@ function parseHttpUrl(option: string, value: unknown): string {
   ) {
     throw invalid(option, fix);
   }
+  if (url.protocol === 'http:' && !allowHttp && !isLoopback(url.hostname)) {
+    throw invalid(
+      option,
+      `\`${option}\` uses http: for a host that is not loopback, so the API key would cross the network in clear text. Use https:, or pass allowHttp: true for a trusted network.`,
+    );
+  }
   return url.href;
+}
+
+/** localhost, 127.0.0.0/8 and [::1]: hosts whose traffic never leaves the machine. */
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    hostname === '[::1]' ||
+    /^127(\.\d{1,3}){3}$/.test(hostname)
+  );
+}
+
+function parseTokenBudget(value: unknown): Config['tokenBudget'] {
+  if (value === undefined) return { ...defaults.tokenBudget };
+  if (value === false) return false;
+  const fix =
+    '`tokenBudget` must be false or { limit, windowMs } with a whole number limit from 1 and windowMs in whole seconds from 1000 to 86400000, like { limit: 60, windowMs: 60000 }.';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('tokenBudget', fix);
+  const {
+    limit = defaults.tokenBudget.limit,
+    windowMs = defaults.tokenBudget.windowMs,
+    ...rest
+  } = value as Record<string, unknown>;
+  if (
+    Object.keys(rest).length > 0 ||
+    typeof limit !== 'number' ||
+    !Number.isSafeInteger(limit) ||
+    limit < 1 ||
+    typeof windowMs !== 'number' ||
+    !Number.isInteger(windowMs) ||
+    windowMs % 1000 !== 0 ||
+    windowMs < 1000 ||
+    windowMs > 86_400_000
+  ) {
+    throw invalid('tokenBudget', fix);
+  }
+  return { limit, windowMs };
+}
+
+function parseCount(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(option, `\`${option}\` must be a whole number from ${min} to ${max}.`);
+  }
+  return value;
 }
 
 function parseLanguages(value: unknown): ReadonlySet<string> {

@@ -8,13 +8,15 @@ export type TokenOutcome =
   | { kind: 'token'; token: string }
   | { kind: 'not-found' }
   | { kind: 'auth-refused'; status: number }
-  | { kind: 'busy'; retryAfterSeconds: number; detail: string; attempts: number }
+  /** Reteno answered 429; `retryAfterMs` from its `Retry-After` header or `retryAfter` body field, if any. */
+  | { kind: 'throttled'; retryAfterMs: number | undefined; attempts: number }
   | { kind: 'timeout'; attempts: number }
   | { kind: 'failed'; detail: string; attempts: number };
 
-export type RequestContactToken = (contact: ValidContact) => Promise<TokenOutcome>;
+/** Asks Reteno for a contact's token, retries included, by `deadline` (epoch ms). */
+export type RequestContactToken = (contact: ValidContact, deadline: number) => Promise<TokenOutcome>;
 
-type Failure = 'auth' | 'busy' | 'retryable' | 'final';
+type Failure = 'auth' | 'throttled' | 'retryable' | 'final';
 
 const maxBodyBytes = 64 * 1024;
 const maxTokenLength = 8 * 1024;
@@ -38,10 +40,9 @@ interface RequestState {
 export function createRetenoClient(settings: {
   apiKey: string;
   tokenEndpoint: string;
-  timeout: number;
   retries: number;
 }): RequestContactToken {
-  const { tokenEndpoint, timeout, retries } = settings;
+  const { tokenEndpoint, retries } = settings;
   const authorization = `Basic ${basicCredentials(settings.apiKey)}`;
   const stateOf = (options: { context: Record<string, unknown> }) => options.context.state as RequestState;
   const client = got.extend({
@@ -58,14 +59,8 @@ export function createRetenoClient(settings: {
       // Asking Reteno for a contact's token changes nothing on Reteno's side (it looks the contact up and
       // issues a token), so retrying this POST is as safe as retrying a GET.
       methods: ['POST'],
-      calculateDelay: ({ attemptCount, error, retryAfter }: RetryObject) =>
-        retryDelay(
-          attemptCount,
-          classify(error),
-          retryAfter,
-          retries,
-          stateOf(error.options).deadline - Date.now(),
-        ),
+      calculateDelay: ({ attemptCount, error }: RetryObject) =>
+        retryDelay(attemptCount, classify(error), retries, stateOf(error.options).deadline - Date.now()),
     },
     hooks: {
       beforeRequest: [
@@ -76,14 +71,14 @@ export function createRetenoClient(settings: {
     },
   });
 
-  return async function requestContactToken(contact) {
-    const state: RequestState = { deadline: Date.now() + timeout, attempts: 0, timedOut: false };
+  return async function requestContactToken(contact, deadline) {
+    const state: RequestState = { deadline, attempts: 0, timedOut: false };
     const request = client.post<unknown>(tokenEndpoint, { json: contact, context: { state } });
     // A plain timer and cancel() rather than an AbortSignal: same effect, a fraction of the cost per request.
     const timer = setTimeout(() => {
       state.timedOut = true;
       request.cancel();
-    }, timeout);
+    }, deadline - Date.now());
     // A token answer is tiny; a huge body is not Reteno and is not worth reading.
     request.on('downloadProgress', ({ transferred }) => {
       if (transferred > maxBodyBytes) request.cancel();
@@ -113,17 +108,18 @@ export function basicCredentials(apiKey: string): string {
   return Buffer.from(`express-reteno-inbox:${apiKey}`).toString('base64');
 }
 
-/** Milliseconds to wait before the next try, or 0 to stop. */
+/**
+ * Milliseconds to wait before the next try, or 0 to stop. Only network errors, 5xx and unreadable answers are
+ * tried again: a 429 is left to the token guard's back-off, which every request of the instance shares.
+ */
 export function retryDelay(
   attemptCount: number,
   failure: Failure,
-  retryAfterMs: number | undefined,
   retries: number,
   remainingMs: number,
 ): number {
-  if (attemptCount > retries || (failure !== 'retryable' && failure !== 'busy')) return 0;
-  const backoff = Math.min(firstBackoffMs * 2 ** (attemptCount - 1), maxBackoffMs) + Math.random() * 50;
-  const delay = failure === 'busy' && retryAfterMs !== undefined ? retryAfterMs : backoff;
+  if (attemptCount > retries || failure !== 'retryable') return 0;
+  const delay = Math.min(firstBackoffMs * 2 ** (attemptCount - 1), maxBackoffMs) + Math.random() * 50;
   // A try that could not even start before the deadline is not worth waiting for.
   return delay < remainingMs - 10 ? Math.max(1, Math.ceil(delay)) : 0;
 }
@@ -133,7 +129,7 @@ function classify(error: RequestError): Failure {
   const status = error.response?.statusCode;
   if (error.name === 'HTTPError' && status !== undefined) {
     if (status === 401 || status === 403) return 'auth';
-    if (status === 429) return 'busy';
+    if (status === 429) return 'throttled';
     return status >= 500 ? 'retryable' : 'final';
   }
   // Network errors (reset, refused, premature close) and answers that are not JSON.
@@ -146,13 +142,8 @@ function outcomeOf(error: RequestError, attempts: number): TokenOutcome {
   switch (failure) {
     case 'auth':
       return { kind: 'auth-refused', status: status ?? 401 };
-    case 'busy':
-      return {
-        kind: 'busy',
-        retryAfterSeconds: retryAfterSeconds(error.response?.headers['retry-after']),
-        detail: 'HTTP 429',
-        attempts,
-      };
+    case 'throttled':
+      return { kind: 'throttled', retryAfterMs: retryAfterMs(error.response), attempts };
     default:
       return { kind: 'failed', detail: describe(error), attempts };
   }
@@ -165,9 +156,18 @@ function describe(error: RequestError): string {
   return error.code ? `network error ${error.code}` : 'network error';
 }
 
-/** Seconds from a `Retry-After` header (seconds or an HTTP date); 1 when absent or unreadable. */
-export function retryAfterSeconds(header: string | undefined): number {
-  if (header === undefined) return 1;
-  const seconds = /^\s*\d+\s*$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
-  return Number.isFinite(seconds) && seconds > 1 ? Math.min(Math.ceil(seconds), 86_400) : 1;
+/**
+ * How long Reteno asks to be left alone after a 429: its `Retry-After` header (seconds or an HTTP date), else a
+ * `retryAfter` field in seconds in the JSON body; `undefined` when it says neither.
+ */
+export function retryAfterMs(
+  response: { headers: Record<string, unknown>; body: unknown } | undefined,
+): number | undefined {
+  const header = response?.headers['retry-after'];
+  if (typeof header === 'string') {
+    const ms = /^\s*\d+\s*$/.test(header) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+    if (Number.isFinite(ms)) return Math.max(ms, 0);
+  }
+  const field = (response?.body as { retryAfter?: unknown } | null | undefined)?.retryAfter;
+  return typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field * 1000 : undefined;
 }

@@ -1,9 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import { checkContact } from './contact.js';
 import { errorCodes } from './errors.js';
-import type { RequestContactToken } from './reteno-client.js';
-import type { Config } from './types.js';
 import type { SafeLogger } from './log.js';
+import type { RequestContactToken } from './reteno-client.js';
+import type { TokenGuard } from './token-guard.js';
+import type { Config } from './types.js';
 
 /** The header every call from the embed carries (a cross-site form cannot send it), and every answer of the route. */
 export const markerHeader = 'x-reteno-inbox';
@@ -13,8 +14,9 @@ export const markerHeader = 'x-reteno-inbox';
  * for that contact's token. Answers with the contract's status codes; only `resolveContact` errors reach `next`.
  */
 export function createTokenRoute(
-  config: Pick<Config, 'resolveContact' | 'allowedOrigins' | 'timeout'>,
+  config: Pick<Config, 'resolveContact' | 'allowedOrigins' | 'timeout' | 'tokenBudget'>,
   requestContactToken: RequestContactToken,
+  guard: TokenGuard,
   log: SafeLogger,
 ) {
   return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
@@ -31,6 +33,8 @@ export function createTokenRoute(
       return;
     }
 
+    // The route's whole answer, waiting in line included, is due by then.
+    const deadline = Date.now() + config.timeout;
     // A synchronous throw becomes a rejection, so every resolveContact error reaches next() the same way.
     Promise.resolve()
       .then(() => config.resolveContact(req))
@@ -45,7 +49,20 @@ export function createTokenRoute(
           res.status(422).json({ error: 'invalid_contact' });
           return;
         }
-        const outcome = await requestContactToken(check.contact);
+        const overBudgetMs = await guard.spendBudget(check.contact);
+        if (overBudgetMs > 0) {
+          const { limit, windowMs } = config.tokenBudget || { limit: 0, windowMs: 0 };
+          log.warnAtMostEvery(
+            'token-budget',
+            60_000,
+            errorCodes.tokenBudget,
+            `A contact asked for more than ${limit} tokens in ${windowMs / 1000} s; answered 429 without calling Reteno (logged at most once a minute).`,
+          );
+          res.setHeader('Retry-After', String(Math.ceil(overBudgetMs / 1000)));
+          res.status(429).json({ error: 'too_many_requests' });
+          return;
+        }
+        const outcome = await guard.callReteno(deadline, () => requestContactToken(check.contact, deadline));
         switch (outcome.kind) {
           case 'token':
             res.status(200).json({ token: outcome.token });
@@ -63,9 +80,13 @@ export function createTokenRoute(
             res.status(502).json({ error: 'upstream_error' });
             return;
           case 'busy':
-            log.warn(
-              errorCodes.upstreamFailed,
-              `Reteno is busy (HTTP 429) after ${outcome.attempts} attempt(s).`,
+            log.warnAtMostEvery(
+              `busy-${outcome.reason}`,
+              10_000,
+              errorCodes.upstreamBusy,
+              outcome.reason === 'throttled'
+                ? `Reteno answers 429: the instance leaves it alone for ${outcome.retryAfterSeconds} s and answers 503 meanwhile (logged at most every 10 s).`
+                : 'Too many token requests are waiting for Reteno: answered 503 (logged at most every 10 s). See maxInFlight and maxQueued.',
             );
             res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
             res.status(503).json({ error: 'upstream_busy' });
@@ -92,17 +113,20 @@ export function createTokenRoute(
 
 /**
  * True when the call can only come from the site's own pages: the marker header is there (a custom header
- * forces a CORS preflight that the route never grants), the browser does not say it is cross-site, and
- * `Origin`, when present, is the request's own origin or an allowed one.
+ * forces a CORS preflight that the route never grants), and either the call is from the request's own origin
+ * or its `Origin` is an allowed one. A browser that says `Sec-Fetch-Site: same-site` or `cross-site` is believed
+ * over the request's own origin, which a sibling subdomain can forge with `X-Forwarded-Host` where a permissive
+ * CORS middleware lets the header through and `trust proxy` is on.
  */
 export function isFromOwnPage(req: Request, allowedOrigins: ReadonlySet<string>): boolean {
   if (req.headers[markerHeader] !== '1') return false;
-  if (req.headers['sec-fetch-site'] === 'cross-site') return false;
   const origin = req.headers.origin;
+  const normalised = origin === undefined ? undefined : normaliseOrigin(origin);
+  if (normalised !== undefined && allowedOrigins.has(normalised)) return true;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'same-site' || site === 'cross-site') return false;
   if (origin === undefined) return true;
-  const normalised = normaliseOrigin(origin);
-  if (normalised === undefined) return false;
-  return normalised === ownOrigin(req) || allowedOrigins.has(normalised);
+  return normalised !== undefined && normalised === ownOrigin(req);
 }
 
 function normaliseOrigin(origin: string): string | undefined {

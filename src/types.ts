@@ -134,10 +134,56 @@ export interface RetenoInboxOptions {
   allowedOrigins?: readonly string[];
 
   /**
+   * How many tokens one contact may ask for in a window that starts with its first request. Over it, the token
+   * route answers 429 `{"error":"too_many_requests"}` with `Retry-After` and does not call Reteno. Counted per
+   * contact from `resolveContact`, in memory or, with `redis`, across every instance. `false` turns it off.
+   * @default { limit: 60, windowMs: 60000 }
+   * @example { limit: 20, windowMs: 60_000 }
+   */
+  tokenBudget?: TokenBudget | false;
+
+  /**
+   * The most token requests to Reteno in flight at once, per instance. The rest wait in line.
+   * @default 32
+   */
+  maxInFlight?: number;
+
+  /**
+   * The most token requests waiting for a free place, per instance. When the line is full the route answers 503
+   * `{"error":"upstream_busy"}` with `Retry-After` at once; a request still waiting at `timeout` gets 504.
+   * @default 256
+   */
+  maxQueued?: number;
+
+  /**
+   * A connected Redis client (node-redis v4 or later, or ioredis) that the token budgets and the back-off after a
+   * Reteno 429 are kept in, so that every instance of the site shares them. While Redis is unreachable each instance
+   * counts on its own.
+   * @default none: kept in the instance's memory
+   * @example redis: createClient({ url: process.env.REDIS_URL }) // after `await client.connect()`
+   */
+  redis?: object;
+
+  /**
+   * Allows `baseUrl` and `scriptBaseUrl` with `http:` for a host that is not loopback. The API key would then
+   * cross the network in clear text: only for a trusted network, e.g. a staging emulator.
+   * @default false: `http:` only for localhost, 127.0.0.0/8 and [::1]
+   */
+  allowHttp?: boolean;
+
+  /**
    * Where warnings and errors go.
    * @default quiet, except configuration errors (Reteno refusing the API key, a refused nonce) on `console.error`
    */
   logger?: Logger;
+}
+
+/** A token budget: at most `limit` token requests per contact in `windowMs`. */
+export interface TokenBudget {
+  /** Token requests per window; a whole number from 1. */
+  limit: number;
+  /** The window in milliseconds, whole seconds (the Redis store counts in seconds). */
+  windowMs: number;
 }
 
 /** The options of the shorthand `retenoInbox(apiKey, resolveContact, options)`. */
@@ -166,6 +212,10 @@ export interface Config {
   csrfToken: RetenoInboxOptions['csrfToken'] | undefined;
   /** Lowercase. */
   csrfHeader: string;
+  tokenBudget: TokenBudget | false;
+  maxInFlight: number;
+  maxQueued: number;
+  redis: object | undefined;
   logger: Logger;
 }
 

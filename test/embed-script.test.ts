@@ -25,6 +25,26 @@ afterAll(async () => {
   await emulator.close();
 });
 
+/**
+ * Timers for the page's script that run at once while their time is added to a virtual clock, so that a test
+ * sees how far apart the page would make its calls without waiting for it.
+ */
+function virtualClock() {
+  const clock = { now: 1_000_000 };
+  return {
+    clock,
+    globals: {
+      Date: { now: () => clock.now },
+      setTimeout: (callback: () => void, ms = 0) => {
+        setImmediate(() => {
+          clock.now += Math.max(ms, 0);
+          callback();
+        });
+      },
+    },
+  };
+}
+
 /** The options object of the queued init call. */
 function initOptions(queued: unknown[] | ArrayLike<unknown> | undefined): InitOptions {
   const options = queued?.[2];
@@ -38,7 +58,13 @@ function initOptions(queued: unknown[] | ArrayLike<unknown> | undefined): InitOp
  */
 async function withTokenRoute(
   tokenRoute: import('express').RequestHandler,
-  test: (page: { getAuthTokenCallback: () => Promise<string>; consoleErrors: unknown[] }) => Promise<void>,
+  test: (page: {
+    getAuthTokenCallback: () => Promise<string>;
+    consoleErrors: unknown[];
+    /** The virtual time of each token call the page made. */
+    calledAt: number[];
+    clock: { now: number };
+  }) => Promise<void>,
 ) {
   const built = buildSite(
     { baseUrl: emulator.url },
@@ -56,8 +82,14 @@ async function withTokenRoute(
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     const page = await (await fetch(`${siteOrigin}/page`, { headers: { cookie } })).text();
     const consoleErrors: unknown[] = [];
+    const calledAt: number[] = [];
+    const { clock, globals } = virtualClock();
     const window: Record<string, unknown> = {
-      fetch: (url: string, init: RequestInit) => fetch(new URL(url, siteOrigin), init),
+      ...globals,
+      fetch: (url: string, init: RequestInit) => {
+        calledAt.push(clock.now);
+        return fetch(new URL(url, siteOrigin), init);
+      },
       Error,
       console: { error: (message: unknown) => consoleErrors.push(message) },
       document: { createElement: () => ({}), scripts: [{ parentNode: { insertBefore() {} } }] },
@@ -65,7 +97,12 @@ async function withTokenRoute(
     window.window = window;
     runInNewContext(embedScript(page) ?? '', window);
     const queued = (window.eS as { q: ArrayLike<ArrayLike<unknown>>[] }).q[0]?.[0];
-    await test({ getAuthTokenCallback: initOptions(queued).getAuthTokenCallback, consoleErrors });
+    await test({
+      getAuthTokenCallback: initOptions(queued).getAuthTokenCallback,
+      consoleErrors,
+      calledAt,
+      clock,
+    });
   } finally {
     await new Promise((resolve) => site.close(resolve));
   }
@@ -94,6 +131,7 @@ async function runPage(cookie: string) {
   const inserted: { src?: string; async?: unknown }[] = [];
   const fetchCalls: { url: string; init: RequestInit }[] = [];
   const window: Record<string, unknown> = {
+    ...virtualClock().globals,
     fetch: (url: string, init: RequestInit) => {
       fetchCalls.push({ url, init });
       const headers = new Headers(init.headers);
@@ -213,4 +251,54 @@ describe('embed script', () => {
       );
     },
   );
+  describe('when Reteno asks again and again', () => {
+    /** A token route that always fails, as a route would while Reteno rejects every token. */
+    const failingRoute: import('express').RequestHandler = (_req, res) =>
+      res.set('X-Reteno-Inbox', '1').status(502).json({ error: 'upstream_error' });
+
+    /** The most calls in any minute. */
+    const mostInAMinute = (times: number[]) =>
+      Math.max(
+        ...times.map((start) => times.filter((time) => time >= start && time < start + 60_000).length),
+      );
+
+    it('spaces calls out after rejections (1, 2, 4 … 30 s), at most 10 a minute, never a tight loop', async () => {
+      await withTokenRoute(failingRoute, async ({ getAuthTokenCallback, calledAt, clock }) => {
+        const started = clock.now;
+        // A script that asks again as soon as the last answer is a rejection, 60 times over.
+        for (let attempt = 0; attempt < 60; attempt++) {
+          await expect(getAuthTokenCallback()).rejects.toThrow('HTTP 502');
+        }
+        expect(calledAt).toHaveLength(60);
+        const gaps = calledAt.slice(1).map((time, index) => time - (calledAt[index] as number));
+        expect(gaps.slice(0, 7)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+        expect(Math.min(...gaps)).toBe(1000);
+        expect(Math.max(...gaps)).toBe(30_000);
+        expect(mostInAMinute(calledAt)).toBeLessThanOrEqual(10);
+        expect(calledAt[0]).toBe(started);
+      });
+    });
+
+    it('shares one call among callers that ask while it is pending', async () => {
+      await withTokenRoute(failingRoute, async ({ getAuthTokenCallback, calledAt }) => {
+        for (let burst = 0; burst < 20; burst++) {
+          const answers = await Promise.allSettled(Array.from({ length: 50 }, () => getAuthTokenCallback()));
+          expect(answers.every((answer) => answer.status === 'rejected')).toBe(true);
+        }
+        expect(calledAt).toHaveLength(20);
+        expect(mostInAMinute(calledAt)).toBeLessThanOrEqual(10);
+      });
+    });
+
+    it('asks at once again after a quiet minute', async () => {
+      await withTokenRoute(failingRoute, async ({ getAuthTokenCallback, calledAt, clock }) => {
+        await expect(getAuthTokenCallback()).rejects.toThrow();
+        await expect(getAuthTokenCallback()).rejects.toThrow();
+        clock.now += 61_000;
+        const before = clock.now;
+        await expect(getAuthTokenCallback()).rejects.toThrow();
+        expect(calledAt.at(-1)).toBe(before);
+      });
+    });
+  });
 });

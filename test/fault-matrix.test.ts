@@ -403,14 +403,23 @@ describe('token route fault matrix', () => {
       },
     );
 
-    it('answers 503 upstream_busy with Retry-After: 1 when 429s without Retry-After outlast the retries', async () => {
+    it('answers 503 upstream_busy with Retry-After: 1 at the first 429 without Retry-After, not retried at once', async () => {
       const site = await startSite({ retries: 1 });
       emulator.fail({ kind: 'status', status: 429, route: 'token' });
       const { response } = await askToken(site);
       expect(response.status).toBe(503);
       expect(response.body).toEqual({ error: 'upstream_busy' });
       expect(response.headers['retry-after']).toBe('1');
-      expect(tokenCalls()).toHaveLength(2);
+      expect(tokenCalls()).toHaveLength(1);
+    });
+
+    it("honours a retryAfter field in seconds in a 429's JSON body", async () => {
+      const site = await startSite({ baseUrl: upstreamUrl });
+      answer = json(429, '{"retryAfter":20}');
+      const { response } = await askToken(site);
+      expect(response.status).toBe(503);
+      expect(response.headers['retry-after']).toBe('20');
+      expect(upstreamCalls).toBe(1);
     });
   });
 

@@ -75,6 +75,20 @@ describe('options', () => {
     ['allowedOrigins', { ...valid, allowedOrigins: ['https://a.example/path'] }],
     ['allowedOrigins', { ...valid, allowedOrigins: ['*'] }],
     ['logger', { ...valid, logger: { log() {} } }],
+    ['tokenBudget', { ...valid, tokenBudget: true }],
+    ['tokenBudget', { ...valid, tokenBudget: { limit: 0 } }],
+    ['tokenBudget', { ...valid, tokenBudget: { limit: 10, windowMs: 1500 } }],
+    ['tokenBudget', { ...valid, tokenBudget: { limit: 10, window: 60 } }],
+    ['maxInFlight', { ...valid, maxInFlight: 0 }],
+    ['maxInFlight', { ...valid, maxInFlight: 2.5 }],
+    ['maxQueued', { ...valid, maxQueued: -1 }],
+    ['redis', { ...valid, redis: 'redis://127.0.0.1:6379' }],
+    ['redis', { ...valid, redis: {} }],
+    ['allowHttp', { ...valid, allowHttp: 'yes' }],
+    // The API key would cross the network in clear text.
+    ['baseUrl', { ...valid, baseUrl: 'http://reteno.com' }],
+    ['baseUrl', { ...valid, baseUrl: 'http://10.0.0.5:4010' }],
+    ['scriptBaseUrl', { ...valid, scriptBaseUrl: 'http://statics.esputnik.com/scripts/' }],
   ])('throws ERR_RETENO_INBOX_INVALID_OPTION naming %s', (option, options) => {
     const error = creationError(options);
     expect(error.code).toBe(errorCodes.invalidOption);
@@ -112,6 +126,23 @@ describe('options', () => {
     expect(JSON.stringify(another)).not.toContain('sk_live_abcdef');
   });
 
+  it('accepts http: for loopback hosts, and for others only with allowHttp: true', () => {
+    for (const baseUrl of [
+      'http://localhost:4010',
+      'http://127.0.0.1:4010',
+      'http://127.8.9.10',
+      'http://[::1]:4010',
+    ]) {
+      expect(() => retenoInbox({ ...valid, baseUrl, scriptBaseUrl: `${baseUrl}/scripts/` })).not.toThrow();
+    }
+    const staging = {
+      baseUrl: 'http://reteno-emulator.staging:4010',
+      scriptBaseUrl: 'http://reteno-emulator.staging:4010/scripts/',
+    };
+    expect(creationError({ ...valid, ...staging }).message).toContain('allowHttp: true');
+    expect(() => retenoInbox({ ...valid, ...staging, allowHttp: true })).not.toThrow();
+  });
+
   it('accepts every documented option', () => {
     expect(() =>
       retenoInbox({
@@ -130,6 +161,11 @@ describe('options', () => {
         allowedOrigins: ['https://shop.example.com'],
         csrfToken: () => 'csrf-token',
         csrfHeader: 'x-xsrf-token',
+        tokenBudget: { limit: 20, windowMs: 30_000 },
+        maxInFlight: 8,
+        maxQueued: 0,
+        redis: { multi() {} },
+        allowHttp: false,
         logger: console,
       }),
     ).not.toThrow();

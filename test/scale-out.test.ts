@@ -1,55 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { RedisStore } from 'connect-redis';
 import type { Express } from 'express';
 import { createClient, type RedisClientType } from 'redis';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
+import { startRedis } from './helpers/redis.js';
 import { describeWith, redisServer, redisServerCommand } from './helpers/requirements.js';
 import { apiKey, buildSite, scriptId, scriptTags, tokenPath } from './helpers/site.js';
 
 // Two instances of one site behind a load balancer share their sessions through Redis (connect-redis).
 // The inbox must follow the shared session: signed in on one means signed in on both, and so does signing out.
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** A throwaway redis-server on loopback: no persistence, stopped after the suite. */
-async function startRedis(command: string): Promise<{ process: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn(
-    command,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${String(code)}:\n${output}`)));
-  });
-  return { process: child, url: `redis://127.0.0.1:${port}` };
-}
-
 describeWith([redisServer], 'more than one server, sessions in Redis', () => {
   const anna = { email: 'anna@example.com' }; // users.anna of the site helper
-  let redis: ChildProcess | undefined;
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
   let emulator: RetenoEmulator;
   const clients: RedisClientType[] = [];
   let servers: [Express, Express];
 
   beforeAll(async () => {
     const started = await startRedis(redisServerCommand as string);
-    redis = started.process;
+    redis = started;
     emulator = await createRetenoEmulator({ apiKey, scriptId, contacts: [anna] });
     // Each instance has its own Redis connection and store, as separate processes would.
     const instance = async () => {
@@ -64,11 +34,7 @@ describeWith([redisServer], 'more than one server, sessions in Redis', () => {
   afterAll(async () => {
     for (const client of clients) await client.close();
     await emulator?.close();
-    if (redis && redis.exitCode === null) {
-      const exited = once(redis, 'exit');
-      redis.kill('SIGTERM');
-      await exited;
-    }
+    await redis?.stop();
   });
 
   async function signIn(server: Express): Promise<string> {

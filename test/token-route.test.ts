@@ -118,6 +118,46 @@ describe('token route', () => {
       expect((await askToken(trusted.agent, headers)).status).toBe(200);
     });
 
+    it('refuses a sibling subdomain (Sec-Fetch-Site: same-site) even behind a permissive CORS layer and a trusted proxy', async () => {
+      const permissive = site(
+        {},
+        {
+          configure: (app) => {
+            app.set('trust proxy', true);
+            // A CORS middleware that lets every origin and header through, as some sites run.
+            app.use((req, res, next) => {
+              res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
+              res.setHeader('Access-Control-Allow-Credentials', 'true');
+              res.setHeader('Access-Control-Allow-Headers', 'x-reteno-inbox, x-forwarded-host');
+              next();
+            });
+          },
+        },
+      );
+      await permissive.agent.post('/sign-in').send({ user: 'anna' }).expect(204);
+      // The sibling page forges X-Forwarded-Host so that the request's own origin looks like its own.
+      const response = await askToken(permissive.agent, {
+        Host: 'shop.example',
+        'X-Forwarded-Host': 'blog.shop.example',
+        Origin: 'http://blog.shop.example',
+        'Sec-Fetch-Site': 'same-site',
+      });
+      expect(response.status).toBe(403);
+      expect(response.body).toEqual({ error: 'forbidden' });
+      expect(tokenCalls()).toHaveLength(0);
+    });
+
+    it.each(['same-site', 'cross-site'])(
+      'accepts Sec-Fetch-Site: %s from an origin listed in allowedOrigins',
+      async (secFetchSite) => {
+        const { agent } = await signedIn('anna', { allowedOrigins: ['https://blog.shop.example'] });
+        const headers = { Origin: 'https://blog.shop.example', 'Sec-Fetch-Site': secFetchSite };
+        expect((await askToken(agent, headers)).status).toBe(200);
+        const unlisted = { ...headers, Origin: 'https://news.shop.example' };
+        expect((await askToken(agent, unlisted)).status).toBe(403);
+      },
+    );
+
     it('accepts origins listed in allowedOrigins, and only those', async () => {
       const { agent } = await signedIn('anna', { allowedOrigins: ['https://shop.example.co.uk'] });
       expect((await askToken(agent, { Origin: 'https://shop.example.co.uk' })).status).toBe(200);

@@ -1,0 +1,63 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRetenoEmulator, type RetenoEmulator } from '../../src/emulator/index.js';
+import { describeInChromium, serveOnLoopback, useChromium } from '../helpers/browser.js';
+import { apiKey, buildSite, scriptId, tokenPath, users } from '../helpers/site.js';
+
+/**
+ * A Reteno script that asks for a token again the moment its last ask was rejected, on 20 chains at once: the
+ * storm users of inbox products report. The page's embed must keep its own token calls few and spaced.
+ */
+const loopingScript = `(() => {
+  const queued = (window.eS && window.eS.q) || [];
+  const init = queued.map((entry) => entry[0]).find((args) => args[0] === 'init');
+  window.asked = 0;
+  const askAgain = () => {
+    window.asked += 1;
+    init[2].getAuthTokenCallback().then(askAgain, askAgain);
+  };
+  for (let chain = 0; chain < 20; chain++) askAgain();
+})();`;
+
+const testTimeoutMs = 30_000;
+
+describeInChromium('token calls when Reteno asks in a loop (Chromium)', () => {
+  const chromium = useChromium('token-loop', testTimeoutMs);
+  let emulator: RetenoEmulator;
+  beforeAll(async () => {
+    emulator = await createRetenoEmulator({ apiKey, scriptId, contacts: [{ email: 'anna@example.com' }] });
+  });
+  afterAll(() => emulator.close());
+
+  it(
+    'makes at most 3 token calls in 4 s (at 0, 1 and 3 s) against a route that always fails',
+    async () => {
+      // Reteno refuses every token request, so the route answers 502 every time.
+      emulator.fail({ kind: 'status', status: 500, route: 'token' });
+      const script = await serveOnLoopback((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/javascript' }).end(loopingScript);
+      });
+      chromium.afterTest(() => script.close());
+      const { app } = buildSite(
+        { baseUrl: emulator.url, scriptBaseUrl: `${script.url}/scripts/`, retries: 0 },
+        { resolveContact: () => users.anna },
+      );
+      const site = await serveOnLoopback(app);
+      chromium.afterTest(() => site.close());
+
+      const { page, watched } = await chromium.openPage();
+      await page.goto(`${site.url}/page`);
+      await sleep(4000);
+      const tokenCalls = watched.exchanges.filter((exchange) => new URL(exchange.url).pathname === tokenPath);
+      const asked = await page.evaluate(() => (window as unknown as { asked: number }).asked);
+
+      expect(asked).toBeGreaterThanOrEqual(20);
+      expect(tokenCalls.length).toBeGreaterThanOrEqual(2);
+      expect(tokenCalls.length).toBeLessThanOrEqual(3);
+      expect(tokenCalls.every((exchange) => exchange.status === 502)).toBe(true);
+      const gaps = tokenCalls.slice(1).map((call, index) => call.sentAt - (tokenCalls[index]?.sentAt ?? 0));
+      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(900);
+      expect(watched.pageErrors).toEqual([]);
+    },
+    testTimeoutMs,
+  );
+});
