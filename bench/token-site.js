@@ -7,20 +7,38 @@ import got from 'got';
 import { apiKey, loadPackage, scriptId, serveParent, signIn } from './fixtures.js';
 
 const { values: args } = parseArgs({
-  options: { upstream: { type: 'string' }, timeout: { type: 'string', default: '5000' } },
+  options: {
+    upstream: { type: 'string' },
+    timeout: { type: 'string', default: '5000' },
+    // The token guard's options, as JSON (left out for a package without them).
+    guard: { type: 'string', default: '{}' },
+    redis: { type: 'string' },
+  },
 });
 const { retenoInbox } = await loadPackage();
-const counts = { siteErrors: 0, unhandledRejections: 0 };
+const guard = JSON.parse(args.guard);
+if (args.redis) {
+  const { createClient } = await import('redis');
+  guard.redis = await createClient({ url: args.redis }).connect();
+}
+// maxHeldMs: the longest the site held a token request, from its arrival to the end of its answer.
+const counts = { siteErrors: 0, unhandledRejections: 0, maxHeldMs: 0 };
 process.on('unhandledRejection', () => {
   counts.unhandledRejections += 1;
 });
 
 const app = express().set('etag', false);
 app.use(signIn);
+app.use((_req, res, next) => {
+  const started = performance.now();
+  res.on('finish', () => {
+    counts.maxHeldMs = Math.max(counts.maxHeldMs, performance.now() - started);
+  });
+  next();
+});
 const resolveContact = (req) => req.user;
-app.use(
-  retenoInbox({ apiKey, scriptId, baseUrl: args.upstream, resolveContact, timeout: Number(args.timeout) }),
-);
+const timeout = Number(args.timeout);
+app.use(retenoInbox({ apiKey, scriptId, baseUrl: args.upstream, resolveContact, timeout, ...guard }));
 const bare = got.extend({
   prefixUrl: args.upstream,
   agent: { http: new Agent({ keepAlive: true }) },

@@ -5,9 +5,17 @@ import { parseArgs } from 'node:util';
 import { serveParent } from './fixtures.js';
 
 const { values: args } = parseArgs({
-  options: { 'fault-rate': { type: 'string', default: '0' }, seed: { type: 'string', default: '1' } },
+  options: {
+    'fault-rate': { type: 'string', default: '0' },
+    seed: { type: 'string', default: '1' },
+    // Every answer this late, as a slow Reteno.
+    'delay-ms': { type: 'string', default: '0' },
+  },
 });
 const faultRate = Number(args['fault-rate']);
+const delayMs = Number(args['delay-ms']);
+// While true, every answer is a 429 without Retry-After: a Reteno throttling the account.
+let throttling = false;
 
 // Seeded, so that a soak run can be repeated fault for fault.
 let seed = Number(args.seed) >>> 0;
@@ -34,11 +42,18 @@ const faults = {
 };
 const kinds = Object.keys(faults);
 
-const counts = { requests: 0, connections: 0, faults: Object.fromEntries(kinds.map((kind) => [kind, 0])) };
+const counts = {
+  requests: 0,
+  connections: 0,
+  maxOpenConnections: 0,
+  faults: Object.fromEntries(kinds.map((kind) => [kind, 0])),
+};
 const sockets = new Set();
 const server = createServer((req, res) => {
   counts.requests += 1;
   req.resume().on('end', () => {
+    if (throttling) return faults[429](res);
+    if (delayMs > 0) return setTimeout(() => token(res), delayMs);
     if (faultRate === 0 || random() >= faultRate) return token(res);
     const kind = kinds[Math.floor(random() * kinds.length)];
     counts.faults[kind] += 1;
@@ -48,12 +63,15 @@ const server = createServer((req, res) => {
 server.on('connection', (socket) => {
   counts.connections += 1;
   sockets.add(socket.on('close', () => sockets.delete(socket)));
+  counts.maxOpenConnections = Math.max(counts.maxOpenConnections, sockets.size);
 });
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 
 serveParent({
   url: () => `http://127.0.0.1:${server.address().port}`,
   counts: () => counts,
+  throttle: () => (throttling = true),
+  release: () => (throttling = false),
   close: () => {
     for (const socket of sockets) socket.destroy();
     return new Promise((resolve) => server.close(resolve));

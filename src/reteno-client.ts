@@ -41,12 +41,17 @@ export function createRetenoClient(settings: {
   apiKey: string;
   tokenEndpoint: string;
   retries: number;
+  maxInFlight: number;
 }): RequestContactToken {
   const { tokenEndpoint, retries } = settings;
   const authorization = `Basic ${basicCredentials(settings.apiKey)}`;
   const stateOf = (options: { context: Record<string, unknown> }) => options.context.state as RequestState;
   const client = got.extend({
-    agent: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
+    // The token guard lets at most maxInFlight requests out; the agents hold to it too, for a socket still closing.
+    agent: {
+      http: new HttpAgent({ keepAlive: true, maxSockets: settings.maxInFlight }),
+      https: new HttpsAgent({ keepAlive: true, maxSockets: settings.maxInFlight }),
+    },
     headers: { authorization, accept: 'application/json', 'user-agent': 'express-reteno-inbox' },
     followRedirect: false,
     responseType: 'json',
