@@ -19,9 +19,16 @@ export interface ApiRequest {
 }
 
 /** Whether the request says its body is JSON (`application/json`, any parameters). */
-export function hasJsonContentType(headers: IncomingHttpHeaders): boolean {
+function hasJsonContentType(headers: IncomingHttpHeaders): boolean {
   const mediaType = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   return mediaType === 'application/json';
+}
+
+/** Why the request's body is not JSON sent as `application/json`, or `null` when it is. */
+export function jsonBodyProblem(request: ApiRequest): string | null {
+  if (!hasJsonContentType(request.headers)) return 'Content-Type must be application/json';
+  if (request.body.json === undefined) return 'the body must be JSON';
+  return null;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { type Reply, textReply } from './replies.js';
 import type { AuthorizationCheck } from './types.js';
 
 /**
@@ -9,6 +10,13 @@ export function checkAuthorization(header: string | undefined, apiKey: string): 
   if (header === undefined) return 'absent';
   const password = basicAuthPassword(header);
   return password !== null && passwordMatches(password, apiKey) ? 'valid' : 'invalid';
+}
+
+/** The answer of the token route and the contact API to a request without the API key. */
+export function unauthorizedReply(): Reply {
+  return textReply(401, 'Unauthorized: send HTTP Basic auth with the API key as the password', {
+    'www-authenticate': 'Basic realm="Reteno emulator"',
+  });
 }
 
 /** The password of an `Authorization: Basic …` header (the username is ignored), or `null`. */

@@ -8,7 +8,7 @@ export const defaultCliScriptId = '00000000-0000-4000-8000-000000000000';
 
 export const cliUsage = `Usage: reteno-emulator [options]
 
-Runs a local Reteno: the contact token route, the App Inbox API and a development widget.
+Runs a local Reteno: the contact token route, the contact API, the App Inbox API and a development widget.
 
 Options (flags win over environment variables):
   --port <n>              port to listen on (env PORT; default ${defaultCliPort}; 0 for any free port)
@@ -24,6 +24,12 @@ Options (flags win over environment variables):
   --poll-interval-ms <n>  how often the widget refreshes the unread count (default 5000)
   --token-ttl-ms <n>      how long an unused token works (default 3600000, an hour)
   --cors-origin <origin>  an origin allowed to call the App Inbox API, repeatable (default: any)
+  --contact-path <path>   path of the contact API (default /api/v1/contact)
+  --contact-repeat-window-ms <n>
+                          how long the contact API answers 409 to the same body again (default 60000;
+                          0: never)
+  --contact-rate-limit <requests>/<ms>
+                          contact API requests answered per window before 429 (default 200/1000)
   -h, --help              show this help`;
 
 export type CliCommand =
@@ -48,6 +54,9 @@ export function parseCliArguments(
       'poll-interval-ms': { type: 'string' },
       'token-ttl-ms': { type: 'string' },
       'cors-origin': { type: 'string', multiple: true },
+      'contact-path': { type: 'string' },
+      'contact-repeat-window-ms': { type: 'string' },
+      'contact-rate-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,6 +78,17 @@ export function parseCliArguments(
     options.tokenTtlMs = integer('--token-ttl-ms', values['token-ttl-ms'], 60 * 60 * 1000);
   }
   if (values['cors-origin'] !== undefined) options.corsOrigins = values['cors-origin'];
+  if (values['contact-path'] !== undefined) options.contactPath = values['contact-path'];
+  if (values['contact-repeat-window-ms'] !== undefined) {
+    options.contactRepeatWindowMs = integer(
+      '--contact-repeat-window-ms',
+      values['contact-repeat-window-ms'],
+      60_000,
+    );
+  }
+  if (values['contact-rate-limit'] !== undefined) {
+    options.contactRateLimit = parseRateLimit(values['contact-rate-limit']);
+  }
   return { kind: 'start', options };
 }
 
@@ -81,6 +101,17 @@ export function parseContact(text: string): Contact {
   throw new Error(
     `--contact ${JSON.stringify(text)}: give an e-mail, phone=<phone> or externalCustomerId=<id>.`,
   );
+}
+
+/** `<requests>/<ms>`, e.g. `200/1000`. */
+function parseRateLimit(text: string): { requests: number; perMs: number } {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (match?.[1] === undefined || match[2] === undefined) {
+    throw new Error(
+      `--contact-rate-limit must be <requests>/<ms>, e.g. 200/1000 (received ${JSON.stringify(text)}).`,
+    );
+  }
+  return { requests: Number(match[1]), perMs: Number(match[2]) };
 }
 
 function integer(flag: string, text: string | undefined, fallback: number): number {

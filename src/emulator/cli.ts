@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { cliUsage, defaultCliApiKey, parseCliArguments } from './cli-options.js';
 import { createRetenoEmulator } from './emulator.js';
+import { defaultContactPath } from './options.js';
 
 async function main(): Promise<void> {
   let command: ReturnType<typeof parseCliArguments>;
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       `  token route: POST ${emulator.url}/v1/auth/contact/token (Basic auth; the password is the API key${
         options.apiKey === defaultCliApiKey ? ` "${defaultCliApiKey}"` : ''
       })`,
+      `  contact API: POST ${emulator.url}${options.contactPath ?? defaultContactPath} (same Basic auth)`,
       `  script:      ${emulator.url}/scripts/${encodeURIComponent(options.scriptId)}.js`,
       `  contacts:    ${contacts || 'none (add some with --contact)'}`,
       'Press Ctrl+C to stop.',

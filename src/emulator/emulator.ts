@@ -14,8 +14,8 @@ import type {
 import { readWidgetSource } from './widget.js';
 
 /**
- * Starts a local Reteno: the contact token route, the App Inbox API and a development widget served in place of
- * Reteno's website script. Listens on loopback unless `host` says otherwise.
+ * Starts a local Reteno: the contact token route, the contact API, the App Inbox API and a development widget
+ * served in place of Reteno's website script. Listens on loopback unless `host` says otherwise.
  *
  * @example
  * const emulator = await createRetenoEmulator({
@@ -42,6 +42,7 @@ export async function createRetenoEmulator(options: RetenoEmulatorOptions): Prom
       return log.entries;
     },
     addContact: (contact: Contact) => store.add(contactKeyOrThrow(contact, 'addContact')),
+    contacts: () => store.list(),
     pushMessage: (contact: Contact, message: NewInboxMessage) =>
       store.pushMessage(store.findOrThrow(contact, 'pushMessage'), message),
     messagesOf: (contact: Contact) =>

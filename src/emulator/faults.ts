@@ -26,7 +26,12 @@ const kinds: Readonly<Record<EmulatorFaultKind, true>> = {
   trickle: true,
   oversize: true,
 };
-const routes: Readonly<Record<EmulatorFaultRoute, true>> = { token: true, inbox: true, all: true };
+const routes: Readonly<Record<EmulatorFaultRoute, true>> = {
+  token: true,
+  inbox: true,
+  contact: true,
+  all: true,
+};
 const faultKeys: Readonly<Record<keyof EmulatorFault, true>> = {
   kind: true,
   status: true,

@@ -2,6 +2,7 @@ export { createRetenoEmulator } from './emulator.js';
 export { emulatorErrorCodes, RetenoEmulatorError, type RetenoEmulatorErrorCode } from './errors.js';
 export type {
   AuthorizationCheck,
+  EmulatorContact,
   EmulatorFault,
   EmulatorFaultKind,
   EmulatorFaultRoute,

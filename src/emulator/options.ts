@@ -1,5 +1,7 @@
 import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
+import { inboxPathPrefix } from './inbox-api.js';
 import { type ContactKey, readContactKey } from './store.js';
+import { tokenPath } from './token-api.js';
 import type { RetenoEmulatorOptions } from './types.js';
 
 /** The emulator's settings, complete. */
@@ -16,9 +18,14 @@ export interface EmulatorConfig {
   tokenTtlMs: number;
   /** `null`: reflect any `Origin`. */
   corsOrigins: ReadonlySet<string> | null;
+  contactPath: string;
+  /** 0: never answer 409. */
+  contactRepeatWindowMs: number;
+  contactRateLimit: { requests: number; perMs: number };
 }
 
 export const minPollIntervalMs = 100;
+export const defaultContactPath = '/api/v1/contact';
 
 const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   apiKey: true,
@@ -32,7 +39,17 @@ const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   maxLoggedBytes: true,
   tokenTtlMs: true,
   corsOrigins: true,
+  contactPath: true,
+  contactRepeatWindowMs: true,
+  contactRateLimit: true,
 };
+const rateLimitNames: Readonly<Record<keyof NonNullable<RetenoEmulatorOptions['contactRateLimit']>, true>> = {
+  requests: true,
+  perMs: true,
+};
+
+/** The widget's path; the contact API must not take it. */
+const scriptPathPrefix = '/scripts/';
 
 /** Validates the options of `createRetenoEmulator` once and fills in the defaults. */
 export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorConfig {
@@ -56,6 +73,9 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     maxLoggedBytes = 16 * 1024 * 1024,
     tokenTtlMs = 60 * 60 * 1000,
     corsOrigins,
+    contactPath = defaultContactPath,
+    contactRepeatWindowMs = 60_000,
+    contactRateLimit,
   } = options;
 
   if (typeof apiKey !== 'string' || apiKey === '') {
@@ -106,6 +126,12 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
       '`corsOrigins` must be an array of origins like ["http://localhost:3000"], or absent to reflect any origin',
     );
   }
+  checkContactPath(contactPath);
+  if (!Number.isSafeInteger(contactRepeatWindowMs) || contactRepeatWindowMs < 0) {
+    invalid(
+      `\`contactRepeatWindowMs\` must be an integer of at least 0, 0 to never answer 409 (received ${JSON.stringify(contactRepeatWindowMs)})`,
+    );
+  }
   return {
     apiKey,
     scriptId,
@@ -118,7 +144,45 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     maxLoggedBytes,
     tokenTtlMs,
     corsOrigins: corsOrigins === undefined ? null : new Set(corsOrigins.map(parseOrigin)),
+    contactPath,
+    contactRepeatWindowMs,
+    contactRateLimit: parseRateLimit(contactRateLimit),
   };
+}
+
+function checkContactPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string' || !/^\/[^?#\s]*$/.test(path)) {
+    invalid(
+      `\`contactPath\` must be a path starting with "/", without query or spaces, e.g. "/api/v1/contact" (received ${JSON.stringify(path)})`,
+    );
+  }
+  if (path === tokenPath || path.startsWith(inboxPathPrefix) || path.startsWith(scriptPathPrefix)) {
+    invalid(
+      `\`contactPath\` ${JSON.stringify(path)} is taken by the token route, the App Inbox API or the widget; choose another`,
+    );
+  }
+}
+
+function parseRateLimit(
+  limit: RetenoEmulatorOptions['contactRateLimit'],
+): EmulatorConfig['contactRateLimit'] {
+  if (limit !== undefined && (typeof limit !== 'object' || limit === null || Array.isArray(limit))) {
+    invalid('`contactRateLimit` must be an object like { requests: 200, perMs: 1000 }');
+  }
+  for (const name of Object.keys(limit ?? {})) {
+    if (!Object.hasOwn(rateLimitNames, name)) {
+      invalid(`\`contactRateLimit\` has an unknown property \`${name}\`; known: requests, perMs`);
+    }
+  }
+  const { requests = 200, perMs = 1000 } = limit ?? {};
+  for (const [name, value] of Object.entries({ requests, perMs })) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      invalid(
+        `\`contactRateLimit.${name}\` must be a positive integer, e.g. { requests: 200, perMs: 1000 } (received ${JSON.stringify(value)})`,
+      );
+    }
+  }
+  return { requests, perMs };
 }
 
 function parseOrigin(origin: unknown, index: number): string {

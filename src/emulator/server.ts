@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { type ApiRequest, type RequestBody, readBody } from './api-request.js';
 import { checkAuthorization } from './authorization.js';
+import { ContactApi } from './contact-api.js';
 import { corsHeaders, isPreflight, preflightReply } from './cors.js';
 import { sendOversize, sendReply, trickleReply } from './delivery.js';
 import { type ActiveFault, type ApiRoute, defaultTrickleIntervalMs, type FaultQueue } from './faults.js';
@@ -30,6 +31,7 @@ export class EmulatorServer {
   readonly #store: InboxStore;
   readonly #faults: FaultQueue;
   readonly #log: RequestLog;
+  readonly #contactApi: ContactApi;
   readonly #widgetSource: string;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -49,6 +51,7 @@ export class EmulatorServer {
     this.#store = store;
     this.#faults = faults;
     this.#log = log;
+    this.#contactApi = new ContactApi(config, store);
     this.#widgetSource = widgetSource;
     this.#server = createServer((request, response) => {
       this.#handle(request, response).catch(() => {
@@ -147,7 +150,7 @@ export class EmulatorServer {
       respond(this.#scriptReply(method, scriptId));
       return;
     }
-    const route = apiRouteOf(url.pathname);
+    const route = this.#apiRouteOf(url.pathname);
     if (!route) {
       respond(textReply(404));
       return;
@@ -160,10 +163,16 @@ export class EmulatorServer {
       authorization,
       body,
     };
-    const answer = (): Reply =>
-      route === 'token'
-        ? answerTokenRequest(apiRequest, this.#store)
-        : answerInboxRequest(apiRequest, this.#store);
+    const answer = (): Reply => {
+      switch (route) {
+        case 'token':
+          return answerTokenRequest(apiRequest, this.#store);
+        case 'inbox':
+          return answerInboxRequest(apiRequest, this.#store);
+        case 'contact':
+          return this.#contactApi.answer(apiRequest);
+      }
+    };
     const fault = this.#faults.take(route);
     if (!fault) {
       respond(answer());
@@ -229,6 +238,13 @@ export class EmulatorServer {
     }
   }
 
+  #apiRouteOf(path: string): ApiRoute | null {
+    if (path === tokenPath) return 'token';
+    if (path.startsWith(inboxPathPrefix)) return 'inbox';
+    if (path === this.#config.contactPath) return 'contact';
+    return null;
+  }
+
   #scriptReply(method: string, requestedId: string): Reply {
     if (method !== 'GET' && method !== 'HEAD') return textReply(405, undefined, { allow: 'GET, HEAD' });
     if (decodePathSegment(requestedId) !== this.#config.scriptId)
@@ -244,12 +260,6 @@ export class EmulatorServer {
       body: this.#script,
     };
   }
-}
-
-function apiRouteOf(path: string): ApiRoute | null {
-  if (path === tokenPath) return 'token';
-  if (path.startsWith(inboxPathPrefix)) return 'inbox';
-  return null;
 }
 
 /** The body as the log shows it: its JSON value, else its text, else (when empty) `undefined`. */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
-import type { InboxMessage, NewInboxMessage } from './types.js';
+import type { EmulatorContact, InboxMessage, NewInboxMessage } from './types.js';
 
 /** The fields a contact is found by, in the order a lookup tries them. */
 const lookupFields = ['externalCustomerId', 'email', 'phone'] as const;
@@ -9,10 +9,20 @@ type ContactField = (typeof lookupFields)[number];
 /** A contact's identifying fields, trimmed, e-mail in lower case; `null` where not given. */
 export type ContactKey = Record<ContactField, string | null>;
 
+/** What the contact API keeps about a contact besides its identifying fields; `null` where never given. */
+export type ContactProfile = Pick<EmulatorContact, 'firstName' | 'lastName' | 'languageCode' | 'timeZone'>;
+
 /** A contact the emulator knows, with its inbox (newest message first). */
-export interface ContactRecord extends ContactKey {
+export interface ContactRecord extends EmulatorContact {
   messages: InboxMessage[];
 }
+
+const emptyProfile: Readonly<ContactProfile> = {
+  firstName: null,
+  lastName: null,
+  languageCode: null,
+  timeZone: null,
+};
 
 export interface MessagePage {
   list: InboxMessage[];
@@ -60,6 +70,7 @@ interface IssuedToken {
 /** Contacts, their inboxes and the tokens that open them. */
 export class InboxStore {
   readonly #contacts: ContactRecord[] = [];
+  #lastContactId = 0;
   /** In the order issued, so the oldest (first to expire) come first. */
   readonly #tokens = new Map<string, IssuedToken>();
   readonly #tokenTtlMs: number;
@@ -72,11 +83,32 @@ export class InboxStore {
   /** Adds a contact, or fills in the missing fields of the known contact it matches. */
   add(key: ContactKey): void {
     const known = this.find(key);
-    if (!known) {
-      this.#contacts.push({ ...key, messages: [] });
-      return;
-    }
-    for (const field of lookupFields) known[field] ??= key[field];
+    if (known) fillIn(known, key);
+    else this.#create(key, emptyProfile, 'setup');
+  }
+
+  /**
+   * The contact API's upsert: the known contact that `key` matches gets the identifying fields it lacks and every
+   * profile field given; otherwise a new contact is created.
+   */
+  upsert(key: ContactKey, profile: Partial<ContactProfile>): ContactRecord {
+    const known = this.find(key);
+    if (!known) return this.#create(key, { ...emptyProfile, ...profile }, 'contact-api');
+    fillIn(known, key);
+    Object.assign(known, profile);
+    return known;
+  }
+
+  /** Copies of every known contact, in the order they became known, without their inboxes. */
+  list(): EmulatorContact[] {
+    return this.#contacts.map(({ messages: _messages, ...contact }) => contact);
+  }
+
+  #create(key: ContactKey, profile: ContactProfile, createdBy: ContactRecord['createdBy']): ContactRecord {
+    this.#lastContactId += 1;
+    const contact: ContactRecord = { id: this.#lastContactId, ...key, ...profile, createdBy, messages: [] };
+    this.#contacts.push(contact);
+    return contact;
   }
 
   /** The known contact matching `key` by externalCustomerId, else e-mail, else phone. */
@@ -182,6 +214,11 @@ export class InboxStore {
       message.newMessage = false;
     }
   }
+}
+
+/** Gives `contact` the identifying fields of `key` it does not have yet; the ones it has stay. */
+function fillIn(contact: ContactRecord, key: ContactKey): void {
+  for (const field of lookupFields) contact[field] ??= key[field];
 }
 
 function messageProblem(message: unknown): string | undefined {

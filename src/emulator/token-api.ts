@@ -1,4 +1,5 @@
-import { type ApiRequest, hasJsonContentType } from './api-request.js';
+import { type ApiRequest, jsonBodyProblem } from './api-request.js';
+import { unauthorizedReply } from './authorization.js';
 import { jsonReply, type Reply, textReply } from './replies.js';
 import { type InboxStore, readContactKey } from './store.js';
 
@@ -11,16 +12,10 @@ export const tokenPath = '/v1/auth/contact/token';
  */
 export function answerTokenRequest(request: ApiRequest, store: InboxStore): Reply {
   if (request.method !== 'POST') return textReply(405, undefined, { allow: 'POST' });
-  if (request.authorization !== 'valid') {
-    return textReply(401, 'Unauthorized: send HTTP Basic auth with the API key as the password', {
-      'www-authenticate': 'Basic realm="Reteno emulator"',
-    });
-  }
-  if (!hasJsonContentType(request.headers))
-    return textReply(400, 'Bad Request: Content-Type must be application/json');
-  const body = request.body.json;
-  if (body === undefined) return textReply(400, 'Bad Request: the body must be JSON');
-  const key = readContactKey(body);
+  if (request.authorization !== 'valid') return unauthorizedReply();
+  const bodyProblem = jsonBodyProblem(request);
+  if (bodyProblem) return textReply(400, `Bad Request: ${bodyProblem}`);
+  const key = readContactKey(request.body.json);
   if (typeof key === 'string') return textReply(400, `Bad Request: ${key}`);
   const contact = store.find(key);
   return jsonReply(200, { token: contact ? store.issueToken(contact) : '' });

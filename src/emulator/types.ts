@@ -4,7 +4,7 @@ import type { Contact } from '../contact-type.js';
 /** Options of {@link createRetenoEmulator}. */
 export interface RetenoEmulatorOptions {
   /**
-   * The API key the token route accepts as the password of HTTP Basic auth (any username).
+   * The API key the token route and the contact API accept as the password of HTTP Basic auth (any username).
    * @example 'test-api-key'
    */
   apiKey: string;
@@ -27,7 +27,7 @@ export interface RetenoEmulatorOptions {
    */
   host?: string;
   /**
-   * Contacts Reteno knows from the start; more can be added with `addContact`.
+   * Contacts Reteno knows from the start; more can be added with `addContact` or through the contact API.
    * @default []
    * @example [{ email: 'anna@example.com' }, { externalCustomerId: '42' }]
    */
@@ -68,6 +68,45 @@ export interface RetenoEmulatorOptions {
    * @example ['http://localhost:3000']
    */
   corsOrigins?: string[];
+  /**
+   * Path of the contact API, Reteno's `POST /api/v1/contact`: it creates a contact, or updates the known one that
+   * its e-mail channel, sms channel or `externalCustomerId` matches, and answers `{"id": <number>}`.
+   * @default '/api/v1/contact'
+   */
+  contactPath?: string;
+  /**
+   * How long the contact API answers 409 ("repeated request within 1 minute", as Reteno does) to a request whose
+   * body is the same JSON as one it accepted, in milliseconds; 0 never answers 409.
+   * @default 60000
+   */
+  contactRepeatWindowMs?: number;
+  /**
+   * How many contact API requests with the right key are answered per window of `perMs` milliseconds; the ones
+   * above that get 429 with `Retry-After` (whole seconds until the window ends). Reteno's default limit is 200
+   * requests a second.
+   * @default { requests: 200, perMs: 1000 }
+   * @example { requests: 2, perMs: 60000 }
+   */
+  contactRateLimit?: { requests?: number; perMs?: number };
+}
+
+/** A contact the emulator knows, as `contacts()` lists it. */
+export interface EmulatorContact {
+  /** The id the contact API answers for it; the first contact is 1. */
+  id: number;
+  /** Trimmed, in lower case; `null` when not known. */
+  email: string | null;
+  /** Trimmed; `null` when not known. */
+  phone: string | null;
+  /** Trimmed; `null` when not known. */
+  externalCustomerId: string | null;
+  /** As the contact API last received it; `null` when it never did. */
+  firstName: string | null;
+  lastName: string | null;
+  languageCode: string | null;
+  timeZone: string | null;
+  /** `'setup'`: from the `contacts` option or `addContact`; `'contact-api'`: created by the contact API. */
+  createdBy: 'setup' | 'contact-api';
 }
 
 /** A message in a contact's App Inbox, as the App Inbox API lists it. */
@@ -99,8 +138,11 @@ export interface NewInboxMessage {
 export type EmulatorFaultKind =
   'status' | 'timeout' | 'reset' | 'garbage' | 'malformed-json' | 'trickle' | 'oversize';
 
-/** Which API requests a fault hits: the token route, the App Inbox API, or both. The script is never hit. */
-export type EmulatorFaultRoute = 'token' | 'inbox' | 'all';
+/**
+ * Which API requests a fault hits: the token route, the App Inbox API, the contact API, or all of them. The script
+ * is never hit.
+ */
+export type EmulatorFaultRoute = 'token' | 'inbox' | 'contact' | 'all';
 
 /**
  * A failure the emulator plays on the next API requests.
@@ -175,6 +217,11 @@ export interface RetenoEmulator {
   readonly requests: readonly LoggedRequest[];
   /** Makes a contact known. A contact that shares a field with a known one adds its other fields to it. */
   addContact(contact: Contact): void;
+  /**
+   * Copies of every known contact, in the order they became known; `createdBy` tells the ones the contact API
+   * created.
+   */
+  contacts(): EmulatorContact[];
   /** Puts an unread message in a known contact's inbox and returns a copy of it. Throws for an unknown contact. */
   pushMessage(contact: Contact, message: NewInboxMessage): InboxMessage;
   /** Copies of a known contact's messages, newest first. Throws for an unknown contact. */
