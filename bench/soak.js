@@ -1,5 +1,5 @@
 // npm run soak: token requests at concurrency 50 while the upstream fails 20% of its answers in mixed ways (5xx,
-// 429, resets, garbage, malformed JSON, hangs, slow answers). Fails unless every answer is one the token route
+// resets, garbage, malformed JSON, hangs, slow answers). Fails unless every answer is one the token route
 // documents, the site never answered 500, and its memory did not grow.
 import { cpus } from 'node:os';
 import { startChild, tokenPath } from './fixtures.js';

@@ -29,11 +29,10 @@ const answer = (status, headers, body) => (res) => {
 };
 const json = { 'content-type': 'application/json' };
 const token = answer(200, json, JSON.stringify({ token: `tok_${'f'.repeat(48)}` }));
+// A 429 is not among them: it holds every request of the instance for its back-off (the abuse run's storm).
 const faults = {
   500: answer(500, {}, 'upstream failure'),
   503: answer(503, {}, 'upstream failure'),
-  429: answer(429, {}, 'Too Many Requests'),
-  '429-long': answer(429, { 'retry-after': '30' }, 'Too Many Requests'),
   reset: (res) => res.socket?.resetAndDestroy(),
   garbage: answer(200, { 'content-type': 'text/html' }, '<html><h1>502 Bad Gateway</h1></html>'),
   'malformed-json': answer(200, json, '{"token":'),
@@ -52,7 +51,7 @@ const sockets = new Set();
 const server = createServer((req, res) => {
   counts.requests += 1;
   req.resume().on('end', () => {
-    if (throttling) return faults[429](res);
+    if (throttling) return answer(429, {}, 'Too Many Requests')(res);
     if (delayMs > 0) return setTimeout(() => token(res), delayMs);
     if (faultRate === 0 || random() >= faultRate) return token(res);
     const kind = kinds[Math.floor(random() * kinds.length)];

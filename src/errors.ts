@@ -22,6 +22,8 @@ export const errorCodes = {
   upstreamFailed: 'ERR_RETENO_INBOX_UPSTREAM_FAILED',
   /** Reteno answers 429, or too many token requests wait for it: the route answers 503 (logged at most every 10 s). */
   upstreamBusy: 'ERR_RETENO_INBOX_UPSTREAM_BUSY',
+  /** `createContact` cannot create a contact that has neither email nor phone (logged once per middleware). */
+  contactCreationFailed: 'ERR_RETENO_INBOX_CONTACT_CREATION_FAILED',
   /** A contact went over its token budget: the route answers 429 (logged at most once a minute). */
   tokenBudget: 'ERR_RETENO_INBOX_TOKEN_BUDGET',
 } as const;

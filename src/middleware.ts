@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { checkContact } from './contact.js';
+import { createContactCreation } from './contact-creation.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
 import { normaliseNonce } from './html-safe.js';
@@ -50,7 +51,10 @@ export function retenoInbox(
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);
   const pickLanguage = createLanguagePicker(config);
-  const tokenRoute = createTokenRoute(config, createRetenoClient(config), createTokenGuard(config), log);
+  const client = createRetenoClient(config);
+  const guard = createTokenGuard(config);
+  const tokenForNewContact = createContactCreation(config, client, guard, log);
+  const tokenRoute = createTokenRoute(config, client, guard, tokenForNewContact, log);
   const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
 
   const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) | undefined => {

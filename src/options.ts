@@ -15,6 +15,7 @@ export const defaults = {
   tokenBudget: { limit: 60, windowMs: 60_000 },
   maxInFlight: 32,
   maxQueued: 256,
+  contactUrl: 'https://api.reteno.com/api/v1/contact',
 } as const;
 
 /** The token endpoint, relative to `baseUrl`. */
@@ -43,6 +44,8 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
   maxInFlight: true,
   maxQueued: true,
   redis: true,
+  createContact: true,
+  contactUrl: true,
   allowHttp: true,
   logger: true,
 };
@@ -194,6 +197,14 @@ export function parseOptions(options: unknown): Config {
       '`redis` must be a connected node-redis (v4 or later) or ioredis client, like createClient({ url }) after connect().',
     );
   }
+  const createContact = given.createContact ?? false;
+  if (typeof createContact !== 'boolean' && typeof createContact !== 'function') {
+    throw invalid(
+      'createContact',
+      '`createContact` must be true, false or a function (req, contact) => ({ firstName, lastName, languageCode }).',
+    );
+  }
+  const contactUrl = parseHttpUrl('contactUrl', given.contactUrl ?? defaults.contactUrl, allowHttp);
   const logger = parseLogger(given.logger);
 
   return {
@@ -201,6 +212,7 @@ export function parseOptions(options: unknown): Config {
     resolveContact: resolveContact as Config['resolveContact'],
     scriptUrl: `${scriptBaseUrl}${scriptId}.js`,
     tokenEndpoint: `${baseUrl}${tokenEndpointPath}`,
+    contactEndpoint: contactUrl,
     tokenPath,
     languages,
     defaultLanguage,
@@ -217,6 +229,7 @@ export function parseOptions(options: unknown): Config {
     maxInFlight,
     maxQueued,
     redis: redis as object | undefined,
+    createContact: createContact === true ? () => undefined : (createContact as Config['createContact']),
     logger,
   };
 }

@@ -3,18 +3,27 @@ import { Agent as HttpsAgent } from 'node:https';
 import got, { type RequestError, type RetryObject } from 'got';
 import type { ValidContact } from './contact.js';
 
-/** How one token request ended, in the terms of the token route's contract. */
-export type TokenOutcome =
-  | { kind: 'token'; token: string }
-  | { kind: 'not-found' }
+/** How a request to Reteno failed, for every kind of request. */
+export type UpstreamFailure =
   | { kind: 'auth-refused'; status: number }
   /** Reteno answered 429; `retryAfterMs` from its `Retry-After` header or `retryAfter` body field, if any. */
   | { kind: 'throttled'; retryAfterMs: number | undefined; attempts: number }
   | { kind: 'timeout'; attempts: number }
-  | { kind: 'failed'; detail: string; attempts: number };
+  /** `status`: Reteno's HTTP status, when it answered one. */
+  | { kind: 'failed'; detail: string; attempts: number; status?: number };
 
-/** Asks Reteno for a contact's token, retries included, by `deadline` (epoch ms). */
-export type RequestContactToken = (contact: ValidContact, deadline: number) => Promise<TokenOutcome>;
+/** How one token request ended, in the terms of the token route's contract. */
+export type TokenOutcome = { kind: 'token'; token: string } | { kind: 'not-found' } | UpstreamFailure;
+
+/** How creating (or updating) a contact ended: `repeated` is Reteno's 409 for the same request within a minute. */
+export type UpsertOutcome = { kind: 'upserted' } | { kind: 'repeated' } | UpstreamFailure;
+
+export interface RetenoClient {
+  /** Asks Reteno for a contact's token, retries included, by `deadline` (epoch ms). */
+  requestContactToken(contact: ValidContact, deadline: number): Promise<TokenOutcome>;
+  /** Creates or updates a contact through Reteno's contact API, by `deadline`. */
+  upsertContact(body: object, deadline: number): Promise<UpsertOutcome>;
+}
 
 type Failure = 'auth' | 'throttled' | 'retryable' | 'final';
 
@@ -33,17 +42,18 @@ interface RequestState {
 }
 
 /**
- * One keep-alive HTTP client for Reteno's token endpoint. The API key lives only in this closure, inside the
- * Basic authorization header it builds once. Everything that does not change per request is set up here,
- * once: per-request options cost got a merge on every call.
+ * One keep-alive HTTP client for Reteno's token endpoint and contact API. The API key lives only in this closure,
+ * inside the Basic authorization header it builds once. Everything that does not change per request is set up
+ * here, once: per-request options cost got a merge on every call.
  */
 export function createRetenoClient(settings: {
   apiKey: string;
   tokenEndpoint: string;
+  contactEndpoint: string;
   retries: number;
   maxInFlight: number;
-}): RequestContactToken {
-  const { tokenEndpoint, retries } = settings;
+}): RetenoClient {
+  const { tokenEndpoint, contactEndpoint, retries } = settings;
   const authorization = `Basic ${basicCredentials(settings.apiKey)}`;
   const stateOf = (options: { context: Record<string, unknown> }) => options.context.state as RequestState;
   const client = got.extend({
@@ -62,7 +72,8 @@ export function createRetenoClient(settings: {
       // Pinned: calculateDelay alone decides what is retried (got 14's default, stated so an upgrade cannot change it).
       enforceRetryRules: false,
       // Asking Reteno for a contact's token changes nothing on Reteno's side (it looks the contact up and
-      // issues a token), so retrying this POST is as safe as retrying a GET.
+      // issues a token), so retrying this POST is as safe as retrying a GET. The contact API upserts: a retried
+      // creation updates the same contact, or is answered 409.
       methods: ['POST'],
       calculateDelay: ({ attemptCount, error }: RetryObject) =>
         retryDelay(attemptCount, classify(error), retries, stateOf(error.options).deadline - Date.now()),
@@ -76,35 +87,54 @@ export function createRetenoClient(settings: {
     },
   });
 
-  return async function requestContactToken(contact, deadline) {
+  /** POSTs `json` to `url` by `deadline`; `read` turns Reteno's 200 answer into an outcome. */
+  async function post<Outcome>(
+    url: string,
+    json: object,
+    deadline: number,
+    read: (body: unknown, attempts: number) => Outcome | UpstreamFailure,
+  ): Promise<Outcome | UpstreamFailure> {
     const state: RequestState = { deadline, attempts: 0, timedOut: false };
-    const request = client.post<unknown>(tokenEndpoint, { json: contact, context: { state } });
+    const request = client.post<unknown>(url, { json, context: { state } });
     // A plain timer and cancel() rather than an AbortSignal: same effect, a fraction of the cost per request.
     const timer = setTimeout(() => {
       state.timedOut = true;
       request.cancel();
     }, deadline - Date.now());
-    // A token answer is tiny; a huge body is not Reteno and is not worth reading.
+    // Reteno's answers are tiny; a huge body is not Reteno and is not worth reading.
     request.on('downloadProgress', ({ transferred }) => {
       if (transferred > maxBodyBytes) request.cancel();
     });
     try {
       const { body, statusCode } = await request;
-      // Redirects are not followed, and a 3xx (or any other non-200 success) is not Reteno's token answer.
+      // Redirects are not followed, and a 3xx (or any other non-200 success) is not Reteno's answer.
       if (statusCode !== 200) {
-        return { kind: 'failed', detail: `HTTP ${statusCode}`, attempts: state.attempts };
+        return { kind: 'failed', detail: `HTTP ${statusCode}`, attempts: state.attempts, status: statusCode };
       }
-      const token = (body as { token?: unknown } | null)?.token;
-      if (typeof token !== 'string' || token.length > maxTokenLength) {
-        return { kind: 'failed', detail: 'the answer has no token string', attempts: state.attempts };
-      }
-      return token === '' ? { kind: 'not-found' } : { kind: 'token', token };
+      return read(body, state.attempts);
     } catch (error) {
       if (state.timedOut) return { kind: 'timeout', attempts: state.attempts };
       return outcomeOf(error as RequestError, state.attempts);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  return {
+    requestContactToken: (contact, deadline) =>
+      post(tokenEndpoint, contact, deadline, (body, attempts): TokenOutcome => {
+        const token = (body as { token?: unknown } | null)?.token;
+        if (typeof token !== 'string' || token.length > maxTokenLength) {
+          return { kind: 'failed', detail: 'the answer has no token string', attempts, status: 200 };
+        }
+        return token === '' ? { kind: 'not-found' } : { kind: 'token', token };
+      }),
+    upsertContact: async (body, deadline) => {
+      const outcome = await post(contactEndpoint, body, deadline, (): UpsertOutcome => ({
+        kind: 'upserted',
+      }));
+      return outcome.kind === 'failed' && outcome.status === 409 ? { kind: 'repeated' } : outcome;
+    },
   };
 }
 
@@ -141,7 +171,7 @@ function classify(error: RequestError): Failure {
   return 'retryable';
 }
 
-function outcomeOf(error: RequestError, attempts: number): TokenOutcome {
+function outcomeOf(error: RequestError, attempts: number): UpstreamFailure {
   const failure = classify(error);
   const status = error.response?.statusCode;
   switch (failure) {
@@ -150,7 +180,12 @@ function outcomeOf(error: RequestError, attempts: number): TokenOutcome {
     case 'throttled':
       return { kind: 'throttled', retryAfterMs: retryAfterMs(error.response), attempts };
     default:
-      return { kind: 'failed', detail: describe(error), attempts };
+      return {
+        kind: 'failed',
+        detail: describe(error),
+        attempts,
+        ...(status === undefined ? {} : { status }),
+      };
   }
 }
 

@@ -8,7 +8,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import type { ValidContact } from './contact.js';
-import type { TokenOutcome } from './reteno-client.js';
+import type { UpstreamFailure } from './reteno-client.js';
 import type { Config } from './types.js';
 
 /** The longest back-off the instance picks itself after a 429 without `Retry-After`. */
@@ -20,16 +20,24 @@ const strikesSeconds = 300;
 /** What a request keeps for answering when it waits for another one's test of Reteno until its deadline. */
 const deadlineMarginMs = 20;
 
-/** How a guarded token request ended: Reteno's answer, or the guard's own refusal. */
-export type GuardedOutcome =
-  | Exclude<TokenOutcome, { kind: 'throttled' }>
-  | { kind: 'busy'; retryAfterSeconds: number; reason: 'throttled' | 'queue-full' };
+type Throttled = Extract<UpstreamFailure, { kind: 'throttled' }>;
+
+/** The guard's own answers: Reteno is left alone for now, or the request's time ran out while it waited. */
+export type GuardRefusal =
+  | { kind: 'busy'; retryAfterSeconds: number; reason: 'throttled' | 'queue-full' }
+  | { kind: 'timeout'; attempts: number };
+
+/** How a guarded request ended: Reteno's answer (never a 429: the guard waits those out), or the guard's refusal. */
+export type Guarded<Outcome> = Exclude<Outcome, Throttled> | GuardRefusal;
 
 export interface TokenGuard {
   /** Counts one token request of a contact against its budget: 0 when within it, else ms until it refills. */
   spendBudget(contact: ValidContact): Promise<number>;
   /** Calls Reteno within the in-flight cap, the queue and the shared back-off, all by `deadline` (epoch ms). */
-  callReteno(deadline: number, call: () => Promise<TokenOutcome>): Promise<GuardedOutcome>;
+  callReteno<Outcome extends { kind: string }>(
+    deadline: number,
+    call: () => Promise<Outcome>,
+  ): Promise<Guarded<Outcome>>;
 }
 
 /**
@@ -63,7 +71,7 @@ export function createTokenGuard(
     async spendBudget(contact) {
       if (!budget) return 0;
       try {
-        await budget.consume(budgetKey(contact));
+        await budget.consume(contactKey(contact));
         return 0;
       } catch (rejection) {
         if (rejection instanceof RateLimiterRes) return Math.max(rejection.msBeforeNext, 1);
@@ -71,13 +79,16 @@ export function createTokenGuard(
       }
     },
 
-    async callReteno(deadline, call) {
+    async callReteno<Outcome extends { kind: string }>(
+      deadline: number,
+      call: () => Promise<Outcome>,
+    ): Promise<Guarded<Outcome>> {
       for (;;) {
         const slot = await slots.acquire(deadline);
         if (slot === 'full') return { kind: 'busy', retryAfterSeconds: 1, reason: 'queue-full' };
         if (slot === 'timeout') return { kind: 'timeout', attempts: 0 };
         let admission: Admission;
-        let outcome: TokenOutcome | undefined;
+        let outcome: Outcome | undefined;
         try {
           // Asked with the slot held, so that requests queued before a 429 do not all go out after it.
           admission = await backoff.admit();
@@ -87,9 +98,9 @@ export function createTokenGuard(
         }
         let waitMs = admission.waitMs;
         if (outcome !== undefined) {
-          if (outcome.kind !== 'throttled') {
+          if (!isThrottled(outcome)) {
             if (admission.probe) await backoff.answered(outcome.kind !== 'timeout');
-            return outcome;
+            return outcome as Exclude<Outcome, Throttled>;
           }
           // A 429 is never retried at once: the request waits for the back-off like every other one.
           waitMs = await backoff.throttled(outcome.retryAfterMs, admission.probe);
@@ -108,8 +119,12 @@ export function createTokenGuard(
   };
 }
 
-/** A contact's budget key: a hash, so that no e-mail address or phone number is stored. */
-function budgetKey(contact: ValidContact): string {
+function isThrottled(outcome: { kind: string }): outcome is Throttled {
+  return outcome.kind === 'throttled';
+}
+
+/** A contact's key in the stores: a hash, so that no e-mail address or phone number is stored. */
+export function contactKey(contact: ValidContact): string {
   return createHash('sha256')
     .update(JSON.stringify([contact.email, contact.phone, contact.externalCustomerId]))
     .digest('base64url');

@@ -2,7 +2,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { checkContact } from './contact.js';
 import { errorCodes } from './errors.js';
 import type { SafeLogger } from './log.js';
-import type { RequestContactToken } from './reteno-client.js';
+import type { TokenForNewContact } from './contact-creation.js';
+import type { RetenoClient } from './reteno-client.js';
 import type { TokenGuard } from './token-guard.js';
 import type { Config } from './types.js';
 
@@ -15,8 +16,9 @@ export const markerHeader = 'x-reteno-inbox';
  */
 export function createTokenRoute(
   config: Pick<Config, 'resolveContact' | 'allowedOrigins' | 'timeout' | 'tokenBudget'>,
-  requestContactToken: RequestContactToken,
+  client: RetenoClient,
   guard: TokenGuard,
+  tokenForNewContact: TokenForNewContact | undefined,
   log: SafeLogger,
 ) {
   return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
@@ -62,7 +64,12 @@ export function createTokenRoute(
           res.status(429).json({ error: 'too_many_requests' });
           return;
         }
-        const outcome = await guard.callReteno(deadline, () => requestContactToken(check.contact, deadline));
+        let outcome = await guard.callReteno(deadline, () =>
+          client.requestContactToken(check.contact, deadline),
+        );
+        if (outcome.kind === 'not-found' && tokenForNewContact !== undefined) {
+          outcome = await tokenForNewContact(req, check.contact, deadline);
+        }
         switch (outcome.kind) {
           case 'token':
             res.status(200).json({ token: outcome.token });

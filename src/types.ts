@@ -165,6 +165,28 @@ export interface RetenoInboxOptions {
   redis?: object;
 
   /**
+   * Creates the contact in Reteno when Reteno does not know it (a new sign-up), then asks for its token again, all
+   * within `timeout`: `true`, or a function giving the contact's details (names, language) for Reteno. At most once
+   * a minute per contact and instance; creations count against `maxInFlight` and the back-off like token calls.
+   * Contacts with neither `email` nor `phone` cannot be created (Reteno needs a channel).
+   * @default false: an unknown contact gets 404 `contact_not_found`
+   * @example createContact: (req, contact) => ({ firstName: req.user.firstName, languageCode: req.user.locale })
+   */
+  createContact?:
+    | boolean
+    | ((
+        req: Request,
+        contact: Contact,
+      ) => ContactDetails | null | undefined | Promise<ContactDetails | null | undefined>);
+
+  /**
+   * Reteno's contact API, for `createContact`.
+   * @default 'https://api.reteno.com/api/v1/contact'
+   * @example 'http://127.0.0.1:4010/api/v1/contact' // the emulator
+   */
+  contactUrl?: string;
+
+  /**
    * Allows `baseUrl` and `scriptBaseUrl` with `http:` for a host that is not loopback. The API key would then
    * cross the network in clear text: only for a trusted network, e.g. a staging emulator.
    * @default false: `http:` only for localhost, 127.0.0.0/8 and [::1]
@@ -176,6 +198,16 @@ export interface RetenoInboxOptions {
    * @default quiet, except configuration errors (Reteno refusing the API key, a refused nonce) on `console.error`
    */
   logger?: Logger;
+}
+
+/** What `createContact` may tell Reteno about a new contact besides its e-mail, phone and externalCustomerId. */
+export interface ContactDetails {
+  firstName?: string;
+  lastName?: string;
+  /** RFC 5646, e.g. 'uk' or 'es-AR'. */
+  languageCode?: string;
+  /** e.g. 'Europe/Kyiv'. */
+  timeZone?: string;
 }
 
 /** A token budget: at most `limit` token requests per contact in `windowMs`. */
@@ -198,6 +230,7 @@ export interface Config {
   resolveContact: RetenoInboxOptions['resolveContact'];
   scriptUrl: string;
   tokenEndpoint: string;
+  contactEndpoint: string;
   tokenPath: string;
   languages: ReadonlySet<string>;
   defaultLanguage: string;
@@ -216,6 +249,13 @@ export interface Config {
   maxInFlight: number;
   maxQueued: number;
   redis: object | undefined;
+  /** `false`, or the function giving a new contact's details (`true` becomes one that gives none). */
+  createContact:
+    | false
+    | ((
+        req: Request,
+        contact: Contact,
+      ) => ContactDetails | null | undefined | Promise<ContactDetails | null | undefined>);
   logger: Logger;
 }
 
