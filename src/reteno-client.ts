@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import got, { type RequestError, type RetryObject } from 'got';
 import type { ValidContact } from './contact.js';
+import { basicCredentials } from './credentials.js';
 
 /** How one token request ended, in the terms of the token route's contract. */
 export type TokenOutcome =
@@ -106,11 +107,6 @@ export function createRetenoClient(settings: {
       clearTimeout(timer);
     }
   };
-}
-
-/** The HTTP Basic credentials Reteno expects: any user name, the API key as password. */
-export function basicCredentials(apiKey: string): string {
-  return Buffer.from(`express-reteno-inbox:${apiKey}`).toString('base64');
 }
 
 /** Milliseconds to wait before the next try, or 0 to stop. */
