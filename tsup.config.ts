@@ -6,6 +6,7 @@ const shared = {
     index: 'src/index.ts',
     'emulator/index': 'src/emulator/index.ts',
     'emulator/cli': 'src/emulator/cli.ts',
+    'doctor/index': 'src/doctor/index.ts',
   },
   tsconfig: 'tsconfig.build.json',
   target: 'node20',

@@ -1,5 +1,5 @@
 import type { RetenoInboxErrorCode } from './errors.js';
-import { basicCredentials } from './reteno-client.js';
+import { redact, secretForms } from './credentials.js';
 import type { Logger } from './types.js';
 
 /** The package's only way to log: coded, prefixed, and never carrying the API key. */
@@ -15,13 +15,10 @@ export interface SafeLogger {
 }
 
 export function createSafeLogger(logger: Logger, apiKey: string): SafeLogger {
-  const secrets = [apiKey, basicCredentials(apiKey)].filter((secret) => secret.length >= 4);
+  const secrets = secretForms([apiKey]);
   const lastLoggedAt = new Map<string, number>();
-  const format = (code: RetenoInboxErrorCode, message: string) => {
-    let line = `express-reteno-inbox ${code}: ${message}`;
-    for (const secret of secrets) line = line.split(secret).join('[redacted]');
-    return line;
-  };
+  const format = (code: RetenoInboxErrorCode, message: string) =>
+    redact(`express-reteno-inbox ${code}: ${message}`, secrets);
   const due = (key: string, everyMs: number) => {
     const last = lastLoggedAt.get(key);
     const now = Date.now();

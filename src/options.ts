@@ -51,7 +51,7 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
 };
 const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true, TRACKING: true };
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tokenPathPattern = /^\/[A-Za-z0-9\-._~/]*$/;
 // Paths a browser would not fetch as written: '//host…' names another origin; '.' and '..' segments are resolved
 // away. The embed's token callback fetches tokenPath, so these would miss the route.

@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import got, { type RequestError, type RetryObject } from 'got';
 import type { ValidContact } from './contact.js';
+import { basicCredentials } from './credentials.js';
 
 /** How a request to Reteno failed, for every kind of request. */
 export type UpstreamFailure =
@@ -136,11 +137,6 @@ export function createRetenoClient(settings: {
       return outcome.kind === 'failed' && outcome.status === 409 ? { kind: 'repeated' } : outcome;
     },
   };
-}
-
-/** The HTTP Basic credentials Reteno expects: any user name, the API key as password. */
-export function basicCredentials(apiKey: string): string {
-  return Buffer.from(`express-reteno-inbox:${apiKey}`).toString('base64');
 }
 
 /**

@@ -5,7 +5,7 @@ import { runInThisContext } from 'node:vm';
 import request from 'supertest';
 import { createRetenoEmulator, type EmulatorFault, type RetenoEmulator } from '../src/emulator/index.js';
 import type { RetenoInboxOptions } from '../src/index.js';
-import { basicCredentials } from '../src/reteno-client.js';
+import { basicCredentials } from '../src/credentials.js';
 import {
   apiKey,
   buildSite,

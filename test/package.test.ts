@@ -376,11 +376,13 @@ describe('the published package', () => {
           'dist/esm/emulator/index.js',
           'dist/esm/emulator/index.d.ts',
           'dist/esm/emulator/cli.js',
+          'dist/esm/doctor/index.js',
           'dist/cjs/index.cjs',
           'dist/cjs/index.d.cts',
           'dist/cjs/emulator/index.cjs',
           'dist/cjs/emulator/index.d.cts',
           'dist/cjs/emulator/cli.cjs',
+          'dist/cjs/doctor/index.cjs',
           'views/embed.ejs',
           'views/emulator-widget.js',
           'package.json',
@@ -585,6 +587,15 @@ console.log(JSON.stringify({ status: answer.status, token: body.token, widgetSta
     it('installs the reteno-emulator command', async () => {
       const { stdout } = await run(join(project, 'node_modules/.bin/reteno-emulator'), ['--help'], project);
       expect(stdout).toMatch(/^Usage: reteno-emulator/);
+    });
+
+    it('installs the reteno-inbox-doctor command', async () => {
+      const { stdout } = await run(
+        join(project, 'node_modules/.bin/reteno-inbox-doctor'),
+        ['--help'],
+        project,
+      );
+      expect(stdout).toMatch(/^Usage: reteno-inbox-doctor/);
     });
 
     it('keeps the internals private: only the exported subpaths resolve', async () => {

@@ -173,6 +173,7 @@ export async function createDemo({
       : `Reteno: real Reteno (${env.RETENO_BASE_URL ?? 'https://reteno.com'}) with script ${env.RETENO_SCRIPT_ID}`,
   );
   if (sessionStore) log('Sessions: Redis');
+  for (const line of doctorCommand(url, emulator, env)) log(line);
 
   return {
     app,
@@ -185,6 +186,34 @@ export async function createDemo({
       await sessionStore?.close();
     },
   };
+}
+
+/**
+ * The reteno-inbox-doctor command that checks this demo as Anna. The API key is passed as an environment
+ * variable (a real one by name only), and curl signs in for the session cookie.
+ */
+function doctorCommand(url, emulator, env) {
+  const reteno = emulator
+    ? [
+        '--base-url',
+        emulator.url,
+        '--script-base-url',
+        `${emulator.url}/scripts/`,
+        '--script-id',
+        emulatorScriptId,
+      ]
+    : [
+        ...(env.RETENO_BASE_URL ? ['--base-url', env.RETENO_BASE_URL] : []),
+        ...(env.RETENO_SCRIPT_BASE_URL ? ['--script-base-url', env.RETENO_SCRIPT_BASE_URL] : []),
+        '--script-id',
+        env.RETENO_SCRIPT_ID,
+      ];
+  const apiKey = emulator ? emulatorApiKey : '"$RETENO_API_KEY"';
+  const cookie = `"$(curl -si -d user=anna ${url}/sign-in | grep -o 'demo.sid=[^;]*')"`;
+  return [
+    `Check it: RETENO_API_KEY=${apiKey} npx reteno-inbox-doctor ${reteno.join(' ')} --site-url ${url}/ --cookie ${cookie}`,
+    '  (--cookie signs in as Anna with curl; or sign in with a browser and copy its demo.sid cookie)',
+  ];
 }
 
 function seedMessages(emulator) {

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { type DefaultTreeAdapterTypes, defaultTreeAdapter, parse } from 'parse5';
 import type { EmulatorFault } from '../../src/emulator/index.js';
 import { iso6391Codes } from '../../src/iso-639-1.js';
-import { basicCredentials } from '../../src/reteno-client.js';
+import { basicCredentials } from '../../src/credentials.js';
 import { scriptId, tokenPath } from './site.js';
 
 // What test/hostile-input.test.ts feeds the package, and the oracles it judges the answers by: fast-check
