@@ -380,6 +380,7 @@ function runEmbed(script: string, browse: ReturnType<typeof createBrowser>) {
   const consoleErrors: string[] = [];
   const tokenCalls: Record<string, string>[] = [];
   const window: Record<string, unknown> = {
+    setTimeout,
     fetch: (url: string, init: RequestInit = {}) => {
       const headers: Record<string, string> = {};
       new Headers(init.headers).forEach((value, name) => {

@@ -624,6 +624,7 @@ export function execute(script: string): Execution {
         json: () => Promise.resolve({ token: 'a-token' }),
       });
     },
+    setTimeout,
     Error,
     document: {
       createElement: () => ({}),
