@@ -46,6 +46,10 @@ export const text = {
       'Every page of this site gets exactly one Reteno loader and one init call for signed-in visitors.',
     mode: { emulator: 'Running on the local Reteno emulator.', reteno: 'Running on real Reteno.' },
     error: 'Unknown user.',
+    signUp: 'Create an account',
+    name: 'Name',
+    email: 'E-mail',
+    signUpError: 'Enter a name and a valid e-mail address.',
   },
   uk: {
     title: 'Демо-магазин',
@@ -67,6 +71,10 @@ export const text = {
       'Кожна сторінка отримує рівно один завантажувач Reteno та один виклик init для користувачів, що ввійшли.',
     mode: { emulator: 'Працює на локальному емуляторі Reteno.', reteno: 'Працює на справжньому Reteno.' },
     error: 'Невідомий користувач.',
+    signUp: 'Створити обліковий запис',
+    name: 'Ім’я',
+    email: 'Ел. пошта',
+    signUpError: 'Введіть ім’я та правильну адресу ел. пошти.',
   },
   de: {
     title: 'Demo-Shop',
@@ -87,5 +95,9 @@ export const text = {
     aboutText: 'Jede Seite erhält für angemeldete Besucher genau einen Reteno-Loader und einen init-Aufruf.',
     mode: { emulator: 'Läuft auf dem lokalen Reteno-Emulator.', reteno: 'Läuft auf echtem Reteno.' },
     error: 'Unbekannter Nutzer.',
+    signUp: 'Konto erstellen',
+    name: 'Name',
+    email: 'E-Mail',
+    signUpError: 'Geben Sie einen Namen und eine gültige E-Mail-Adresse ein.',
   },
 };

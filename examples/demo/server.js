@@ -1,7 +1,7 @@
 // The express-reteno-inbox demo: an Express 5 + EJS site with sign-in, a language switcher and Reteno's App
 // Inbox. By default it runs on a local Reteno emulator; with RETENO_API_KEY and RETENO_SCRIPT_ID it talks to
 // real Reteno. Run: npm install && npm start
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
 import session from 'express-session';
@@ -35,6 +35,9 @@ export async function createDemo({
         pollIntervalMs: Number(env.DEMO_POLL_INTERVAL_MS ?? 3000),
       });
   if (emulator) seedMessages(emulator);
+  // Accounts created on the sign-up form, by id: Reteno does not know them until the inbox creates them.
+  const signedUp = new Map();
+  const userById = (id) => demoUsers.find((user) => user.id === id) ?? signedUp.get(id);
   const sessionStore = env.REDIS_URL ? await redisSessionStore(env.REDIS_URL) : undefined;
 
   const app = express();
@@ -81,14 +84,24 @@ export async function createDemo({
     retenoInbox({
       apiKey: realReteno ? env.RETENO_API_KEY : emulatorApiKey,
       scriptId: realReteno ? env.RETENO_SCRIPT_ID : emulatorScriptId,
-      resolveContact: (req) => demoUsers.find((user) => user.id === req.session.userId)?.contact,
+      resolveContact: (req) => userById(req.session.userId)?.contact,
+      // New sign-ups get their inbox on their first page: Reteno learns of them from the token route.
+      createContact: (req) => ({
+        firstName: userById(req.session.userId)?.name,
+        languageCode: req.session.lang,
+      }),
       language: (req) => req.session.lang,
       languages,
       ...(emulator
-        ? { baseUrl: emulator.url, scriptBaseUrl: `${emulator.url}/scripts/` }
+        ? {
+            baseUrl: emulator.url,
+            scriptBaseUrl: `${emulator.url}/scripts/`,
+            contactUrl: `${emulator.url}/api/v1/contact`,
+          }
         : {
             ...(env.RETENO_BASE_URL ? { baseUrl: env.RETENO_BASE_URL } : {}),
             ...(env.RETENO_SCRIPT_BASE_URL ? { scriptBaseUrl: env.RETENO_SCRIPT_BASE_URL } : {}),
+            ...(env.RETENO_CONTACT_URL ? { contactUrl: env.RETENO_CONTACT_URL } : {}),
           }),
       ...inboxOptions,
     }),
@@ -100,7 +113,7 @@ export async function createDemo({
     const lang = languages.includes(req.session.lang) ? req.session.lang : 'en';
     res.locals.lang = lang;
     res.locals.t = text[lang];
-    res.locals.user = demoUsers.find((user) => user.id === req.session.userId);
+    res.locals.user = userById(req.session.userId);
     res.locals.mode = emulator ? 'emulator' : 'reteno';
     res.locals.path = req.path;
     next();
@@ -124,6 +137,25 @@ export async function createDemo({
       if (error) return next(error);
       req.session.userId = user.id;
       req.session.lang = lang ?? user.lang;
+      res.redirect(303, '/');
+    });
+  });
+  app.post('/sign-up', (req, res, next) => {
+    const name = String(req.body.name ?? '').trim();
+    const email = String(req.body.email ?? '')
+      .trim()
+      .toLowerCase();
+    if (name === '' || name.length > 40 || email.length > 100 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+      res.status(400).render('index', { users: demoUsers, pushed: false, signUpError: true });
+      return;
+    }
+    const user = { id: `new-${randomUUID()}`, name, contact: { email } };
+    signedUp.set(user.id, user);
+    const lang = req.session.lang;
+    req.session.regenerate((error) => {
+      if (error) return next(error);
+      req.session.userId = user.id;
+      req.session.lang = lang ?? 'en';
       res.redirect(303, '/');
     });
   });
@@ -155,6 +187,19 @@ export async function createDemo({
       String(req.body.content ?? '')
         .trim()
         .slice(0, 500) || res.locals.t.defaultContent;
+    if (
+      !emulator
+        .contacts()
+        .some(
+          (known) =>
+            known.email === user.contact.email ||
+            known.externalCustomerId === user.contact.externalCustomerId,
+        )
+    ) {
+      // A new sign-up whose first page has not asked for a token yet: Reteno would not know them either.
+      res.status(409).send('The inbox has not been set up for this account yet: reload the page first.');
+      return;
+    }
     emulator.pushMessage(user.contact, { title, content });
     res.redirect(303, '/?pushed=1');
   });
