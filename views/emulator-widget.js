@@ -23,10 +23,39 @@
 /**
  * @typedef {object} EmulatorWidgetUi
  * @property {HTMLButtonElement} bell
- * @property {Text} count
+ * @property {HTMLSpanElement} badge The unread count on the bell; hidden at 0.
  * @property {HTMLElement} panel
+ * @property {HTMLHeadingElement} title Where focus goes when the panel opens.
  * @property {HTMLUListElement} list
  * @property {HTMLParagraphElement} empty
+ * @property {HTMLButtonElement} showOlder Loads the next page of older messages; hidden when there is none.
+ * @property {HTMLElement} announcer A polite live region that tells screen readers about new messages.
+ */
+
+/** @typedef {'en' | 'uk' | 'de' | 'es' | 'fr'} Language */
+
+/**
+ * @typedef {{ other: string } & Partial<Record<Intl.LDMLPluralRule, string>>} PluralForms
+ * A phrase with a count, one form per plural category of the language; `{n}` stands for the count.
+ */
+
+/**
+ * @typedef {object} Labels
+ * @property {string} bell The bell's name, followed by the unread count.
+ * @property {string} title
+ * @property {string} empty
+ * @property {string} close
+ * @property {string} markAllRead
+ * @property {string} showOlder
+ * @property {string} unreadMark The visible mark of an unread message.
+ * @property {PluralForms} unread How many messages are unread, in the bell's name.
+ * @property {PluralForms} arrived What the live region says when messages arrive.
+ */
+
+/**
+ * @typedef {object} MessagePage
+ * @property {Record<string, unknown>[]} list
+ * @property {number} totalPages
  */
 
 (() => {
@@ -45,6 +74,7 @@
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const BELL_PATH =
     'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6v-5a6 6 0 0 0-5-5.9V4a1 1 0 0 0-2 0v1.1A6 6 0 0 0 6 11v5l-2 2v1h16v-1z';
+  /** @type {Record<Language, Labels>} */
   const LABELS = {
     en: {
       bell: 'Notifications',
@@ -52,6 +82,10 @@
       empty: 'No notifications yet',
       close: 'Close',
       markAllRead: 'Mark all as read',
+      showOlder: 'Show older',
+      unreadMark: 'Unread',
+      unread: { other: '{n} unread' },
+      arrived: { one: '{n} new notification', other: '{n} new notifications' },
     },
     uk: {
       bell: 'Сповіщення',
@@ -59,6 +93,20 @@
       empty: 'Сповіщень поки немає',
       close: 'Закрити',
       markAllRead: 'Позначити всі як прочитані',
+      showOlder: 'Показати старіші',
+      unreadMark: 'Непрочитане',
+      unread: {
+        one: '{n} непрочитане',
+        few: '{n} непрочитані',
+        many: '{n} непрочитаних',
+        other: '{n} непрочитаного',
+      },
+      arrived: {
+        one: '{n} нове сповіщення',
+        few: '{n} нові сповіщення',
+        many: '{n} нових сповіщень',
+        other: '{n} нового сповіщення',
+      },
     },
     de: {
       bell: 'Benachrichtigungen',
@@ -66,6 +114,10 @@
       empty: 'Noch keine Benachrichtigungen',
       close: 'Schließen',
       markAllRead: 'Alle als gelesen markieren',
+      showOlder: 'Ältere anzeigen',
+      unreadMark: 'Ungelesen',
+      unread: { other: '{n} ungelesen' },
+      arrived: { one: '{n} neue Benachrichtigung', other: '{n} neue Benachrichtigungen' },
     },
     es: {
       bell: 'Notificaciones',
@@ -73,6 +125,10 @@
       empty: 'Aún no hay notificaciones',
       close: 'Cerrar',
       markAllRead: 'Marcar todas como leídas',
+      showOlder: 'Mostrar anteriores',
+      unreadMark: 'Sin leer',
+      unread: { other: '{n} sin leer' },
+      arrived: { one: '{n} notificación nueva', other: '{n} notificaciones nuevas' },
     },
     fr: {
       bell: 'Notifications',
@@ -80,12 +136,17 @@
       empty: 'Aucune notification pour le moment',
       close: 'Fermer',
       markAllRead: 'Tout marquer comme lu',
+      showOlder: 'Afficher les plus anciennes',
+      unreadMark: 'Non lu',
+      unread: { one: '{n} non lu', other: '{n} non lus' },
+      arrived: { one: '{n} nouvelle notification', other: '{n} nouvelles notifications' },
     },
   };
   const STYLES = {
     bell: {
       display: 'inline-flex',
       'align-items': 'center',
+      'justify-content': 'center',
       gap: '4px',
       'min-width': '44px',
       height: '36px',
@@ -98,6 +159,17 @@
       cursor: 'pointer',
     },
     cornerBell: { position: 'fixed', top: '16px', right: '16px', 'z-index': '2147483000' },
+    // The bell is a flex container, so the badge is a block without a `display` of its own that would beat `hidden`.
+    badge: {
+      'min-width': '18px',
+      padding: '0 5px',
+      'box-sizing': 'border-box',
+      'border-radius': '9px',
+      background: '#c5221f',
+      color: '#ffffff',
+      font: '700 12px/18px system-ui, sans-serif',
+      'text-align': 'center',
+    },
     panel: {
       position: 'fixed',
       'z-index': '2147483001',
@@ -114,23 +186,52 @@
       'box-shadow': '0 8px 24px rgba(0, 0, 0, 0.18)',
       font: '14px/1.4 system-ui, sans-serif',
       'text-align': 'left',
+      'overflow-wrap': 'anywhere',
     },
-    header: { display: 'flex', 'align-items': 'center', gap: '8px', 'margin-bottom': '8px' },
-    title: { flex: '1', margin: '0', 'font-size': '16px' },
+    // Title and Close on the first row, "Mark all as read" below: long labels (German) wrap instead of spilling.
+    header: {
+      display: 'grid',
+      'grid-template-columns': 'minmax(0, 1fr) auto',
+      'align-items': 'center',
+      gap: '8px',
+      'margin-bottom': '8px',
+    },
+    title: { margin: '0', 'font-size': '16px' },
     button: {
+      'max-width': '100%',
       padding: '4px 8px',
       border: '1px solid #c8ccd4',
       'border-radius': '4px',
       background: '#f4f5f7',
       color: 'inherit',
       font: 'inherit',
+      'white-space': 'normal',
+      'overflow-wrap': 'anywhere',
       cursor: 'pointer',
     },
+    markAll: { 'grid-column': '1 / -1', 'justify-self': 'start', 'text-align': 'left' },
+    showOlder: { width: '100%', 'margin-top': '8px' },
     empty: { margin: '16px 0', color: '#5c6370' },
     list: { margin: '0', padding: '0', 'list-style': 'none' },
     message: { padding: '8px', 'border-top': '1px solid #e6e8ec', cursor: 'pointer' },
     unread: { background: '#eef4ff', 'font-weight': '600' },
     read: { background: 'transparent', 'font-weight': '400' },
+    unreadMark: {
+      display: 'block',
+      'margin-bottom': '2px',
+      color: '#1a4fd6',
+      'font-size': '12px',
+      'font-weight': '700',
+    },
+    unreadDot: {
+      display: 'inline-block',
+      width: '8px',
+      height: '8px',
+      'margin-right': '6px',
+      'border-radius': '50%',
+      background: 'currentColor',
+      'vertical-align': 'middle',
+    },
     content: { margin: '4px 0 0', 'font-weight': '400' },
     time: {
       display: 'block',
@@ -139,9 +240,19 @@
       'font-size': '12px',
       'font-weight': '400',
     },
+    visuallyHidden: {
+      position: 'absolute',
+      width: '1px',
+      height: '1px',
+      margin: '-1px',
+      padding: '0',
+      border: '0',
+      overflow: 'hidden',
+      clip: 'rect(0 0 0 0)',
+      'clip-path': 'inset(50%)',
+      'white-space': 'nowrap',
+    },
   };
-
-  /** @typedef {keyof typeof LABELS} Language */
 
   const page = /** @type {Window & { eS?: unknown }} */ (window);
   const stub = typeof page.eS === 'function' ? /** @type {EmulatorWidgetCommand} */ (page.eS) : null;
@@ -216,6 +327,7 @@
    */
   function createInbox(getAuthToken, language) {
     const labels = LABELS[language];
+    const pluralRules = new Intl.PluralRules(language);
     let token = '';
     /** @type {Promise<unknown>} */
     let queue = Promise.resolve();
@@ -224,6 +336,18 @@
     let pollTimer = 0;
     /** @type {EmulatorWidgetUi | null} */
     let ui = null;
+    /** @type {number | null} The unread count last shown, `null` before the first; a rise is announced. */
+    let lastCount = null;
+    /** @type {Record<string, unknown>[]} What the panel lists, newest first: page 1, then older pages loaded. */
+    let shown = [];
+    /** Pages of the list loaded, and how many the last answer says there are: "Show older" shows while fewer. */
+    let pagesLoaded = 0;
+    let totalPages = 0;
+    /** Changes when the list starts over from page 1, so that an older page asked for before is not appended. */
+    let listGeneration = 0;
+    let loadingOlder = false;
+    /** Which messages the list shows, in which state: ids and statuses. */
+    let drawnList = '';
 
     /** Ends the inbox on this page: the App Inbox API will not work again without a new token from the site. */
     class StopSignal {
@@ -241,7 +365,9 @@
       if (ui) {
         ui.bell.remove();
         ui.panel.remove();
+        ui.announcer.remove();
         document.removeEventListener('keydown', onDocumentKeydown);
+        document.removeEventListener('click', onDocumentClick);
         ui = null;
       }
       console.info(`${LOG_PREFIX} App Inbox stopped: ${reason}.`);
@@ -354,42 +480,139 @@
       return Math.floor(data.count);
     }
 
-    /** @param {string} text */
-    function readList(text) {
+    /**
+     * @param {string} text
+     * @returns {MessagePage}
+     */
+    function readPage(text) {
       const data = JSON.parse(text);
-      if (!isRecord(data) || !Array.isArray(data.list)) throw new Error('unexpected message list answer');
-      return /** @type {unknown[]} */ (data.list).filter(isRecord);
+      if (
+        !isRecord(data) ||
+        !Array.isArray(data.list) ||
+        typeof data.totalPages !== 'number' ||
+        !(data.totalPages >= 0)
+      ) {
+        throw new Error('unexpected message list answer');
+      }
+      return {
+        list: /** @type {unknown[]} */ (data.list).filter(isRecord),
+        totalPages: Math.floor(data.totalPages),
+      };
     }
 
     function ignoreBody() {
       return true;
     }
 
+    /** @param {number} number */
+    function fetchPage(number) {
+      return call('GET', `/appinbox/v1/messages?page=${number}&pageSize=${PAGE_SIZE}`, undefined, readPage);
+    }
+
     async function refreshCount() {
       const count = await call('GET', '/appinbox/v1/messages/count', undefined, readCount);
       if (count === null || stopped) return;
       if (!ui) ui = buildUi();
-      ui.count.nodeValue = String(count);
+      showCount(ui, count);
     }
 
-    async function loadMessages() {
-      const messages = await call(
-        'GET',
-        `/appinbox/v1/messages?page=1&pageSize=${PAGE_SIZE}`,
-        undefined,
-        readList,
-      );
-      if (messages === null || !ui) return;
-      const list = ui.list;
-      // The list is rebuilt on every poll: keep keyboard focus on the message that had it.
+    /**
+     * @param {EmulatorWidgetUi} shownUi
+     * @param {number} count
+     */
+    function showCount(shownUi, count) {
+      shownUi.badge.textContent = String(count);
+      shownUi.badge.hidden = count === 0;
+      shownUi.bell.setAttribute('aria-label', `${labels.bell}, ${countText(labels.unread, count)}`);
+      if (lastCount !== null && count > lastCount)
+        announce(shownUi, countText(labels.arrived, count - lastCount));
+      lastCount = count;
+    }
+
+    /**
+     * @param {EmulatorWidgetUi} shownUi
+     * @param {string} message
+     */
+    function announce(shownUi, message) {
+      // A new text node, not a changed one: screen readers repeat an announcement that reads as the last one did.
+      const region = shownUi.announcer;
+      while (region.firstChild) region.removeChild(region.firstChild);
+      region.appendChild(document.createTextNode(message));
+    }
+
+    /**
+     * @param {PluralForms} forms
+     * @param {number} count
+     */
+    function countText(forms, count) {
+      return (forms[pluralRules.select(count)] || forms.other).replace('{n}', String(count));
+    }
+
+    /** Refreshes page 1; the older pages loaded stay below it. */
+    async function loadNewest() {
+      const page = await fetchPage(1);
+      if (page === null || !ui) return;
+      const ids = idsOf(page.list);
+      const newestShown = shown[0];
+      if (newestShown === undefined || ids.has(String(newestShown.id))) {
+        shown = page.list.concat(shown.filter((message) => !ids.has(String(message.id))));
+        pagesLoaded = Math.max(pagesLoaded, 1);
+      } else {
+        // More messages arrived than a page holds: the older pages no longer join on, so start over.
+        shown = page.list;
+        pagesLoaded = 1;
+        listGeneration += 1;
+      }
+      totalPages = page.totalPages;
+      renderList(ui);
+    }
+
+    /** Appends the next page of older messages, skipping any that moved onto it from the pages already shown. */
+    async function loadOlder() {
+      if (!ui || loadingOlder) return;
+      loadingOlder = true;
+      const number = pagesLoaded + 1;
+      const generation = listGeneration;
+      try {
+        const page = await fetchPage(number);
+        if (page === null || !ui || generation !== listGeneration) return;
+        const ids = idsOf(shown);
+        const older = page.list.filter((message) => !ids.has(String(message.id)));
+        shown = shown.concat(older);
+        pagesLoaded = number;
+        totalPages = page.totalPages;
+        const buttonHadFocus = document.activeElement === ui.showOlder;
+        renderList(ui);
+        // The button goes away with the last page: focus goes on to the first message it brought, not to the page.
+        const first = older[0];
+        if (buttonHadFocus && ui.showOlder.hidden && first !== undefined) {
+          const item = messageItem(ui.list, String(first.id));
+          if (item) item.focus();
+        }
+      } finally {
+        loadingOlder = false;
+      }
+    }
+
+    /**
+     * Draws `shown`. The list is rebuilt only when a message came, went or was read, so that a screen reader's
+     * place in it survives the refreshes that change nothing; keyboard focus stays on the message that had it.
+     * @param {EmulatorWidgetUi} shownUi
+     */
+    function renderList(shownUi) {
+      shownUi.empty.hidden = shown.length > 0;
+      shownUi.showOlder.hidden = pagesLoaded >= totalPages;
+      const drawing = shown.map((message) => `${String(message.id)}:${String(message.status)}`).join(' ');
+      if (drawing === drawnList) return;
+      drawnList = drawing;
+      const list = shownUi.list;
       const focused = messageOf(document.activeElement);
       const focusedId = focused && list.contains(focused) ? focused.getAttribute('data-id') : null;
       while (list.firstChild) list.removeChild(list.firstChild);
-      for (const message of messages) {
+      for (const message of shown) {
         const item = list.appendChild(renderMessage(message));
         if (focusedId !== null && item.getAttribute('data-id') === focusedId) item.focus();
       }
-      ui.empty.hidden = messages.length > 0;
     }
 
     /** @param {HTMLElement} item */
@@ -403,10 +626,9 @@
         ignoreBody,
       );
       if (result === null || !ui) return;
-      // A poll may have rebuilt the list meanwhile: mark the item that is shown now.
-      for (const shown of shownMessages(ui)) {
-        if (shown.getAttribute('data-id') === id) markRead(shown);
-      }
+      // A refresh may have redrawn the list meanwhile: mark the message, then draw it again.
+      for (const message of shown) if (String(message.id) === id) message.status = 'OPENED';
+      renderList(ui);
       await refreshCount();
     }
 
@@ -418,20 +640,14 @@
         ignoreBody,
       );
       if (result === null || !ui) return;
-      for (const shown of shownMessages(ui)) markRead(shown);
+      for (const message of shown) message.status = 'OPENED';
+      renderList(ui);
       await refreshCount();
-    }
-
-    /** @param {EmulatorWidgetUi} shownUi */
-    function shownMessages(shownUi) {
-      return Array.from(shownUi.list.querySelectorAll('[data-reteno-inbox-message]')).filter(
-        (node) => node instanceof HTMLElement,
-      );
     }
 
     function poll() {
       let work = refreshCount();
-      if (ui && !ui.panel.hidden) work = work.then(loadMessages);
+      if (ui && !ui.panel.hidden) work = work.then(loadNewest);
       return work.then(schedulePoll);
     }
 
@@ -450,8 +666,11 @@
         'aria-controls': PANEL_ID,
       });
       bell.appendChild(bellIcon());
-      const count = document.createTextNode('0');
-      bell.appendChild(count);
+      // The bell's aria-label carries the count for screen readers; the badge shows it.
+      const badge = element('span', { 'data-reteno-inbox-badge': '', 'aria-hidden': 'true' }, '0');
+      badge.hidden = true;
+      css(badge, STYLES.badge);
+      bell.appendChild(badge);
       css(bell, STYLES.bell);
       const host = bellHost();
       if (host) {
@@ -472,36 +691,62 @@
       css(panel, STYLES.panel);
       const header = element('div', {});
       css(header, STYLES.header);
-      const title = element('h2', { 'data-reteno-inbox-title': '' }, labels.title);
+      const title = element('h2', { tabindex: '-1', 'data-reteno-inbox-title': '' }, labels.title);
       css(title, STYLES.title);
+      const close = element('button', { type: 'button', 'data-reteno-inbox-close': '' }, labels.close);
+      css(close, STYLES.button);
       const markAll = element(
         'button',
         { type: 'button', 'data-reteno-inbox-mark-all': '' },
         labels.markAllRead,
       );
       css(markAll, STYLES.button);
-      const close = element('button', { type: 'button', 'data-reteno-inbox-close': '' }, labels.close);
-      css(close, STYLES.button);
+      css(markAll, STYLES.markAll);
       header.appendChild(title);
-      header.appendChild(markAll);
       header.appendChild(close);
+      header.appendChild(markAll);
       const empty = element('p', { 'data-reteno-inbox-empty': '' }, labels.empty);
       empty.hidden = true;
       css(empty, STYLES.empty);
       const list = element('ul', { 'data-reteno-inbox-list': '' });
       css(list, STYLES.list);
+      const showOlder = element(
+        'button',
+        { type: 'button', 'data-reteno-inbox-show-older': '' },
+        labels.showOlder,
+      );
+      showOlder.hidden = true;
+      css(showOlder, STYLES.button);
+      css(showOlder, STYLES.showOlder);
       panel.appendChild(header);
       panel.appendChild(empty);
       panel.appendChild(list);
+      panel.appendChild(showOlder);
       document.body.appendChild(panel);
 
+      // Outside the panel, so that it speaks while the panel is closed.
+      const announcer = element('div', {
+        role: 'status',
+        'aria-live': 'polite',
+        'aria-atomic': 'true',
+        lang: language,
+        'data-reteno-inbox-announcer': '',
+      });
+      css(announcer, STYLES.visuallyHidden);
+      document.body.appendChild(announcer);
+
       bell.addEventListener('click', safely(onBellClick));
-      close.addEventListener('click', safely(closePanel));
+      close.addEventListener(
+        'click',
+        safely(() => closePanel({ focusBell: true })),
+      );
       markAll.addEventListener('click', safely(markAllRead));
+      showOlder.addEventListener('click', safely(loadOlder));
       list.addEventListener('click', safely(onListClick));
       list.addEventListener('keydown', safely(onListKeydown));
       document.addEventListener('keydown', onDocumentKeydown);
-      return { bell, count, panel, list, empty };
+      document.addEventListener('click', onDocumentClick);
+      return { bell, badge, panel, title, list, empty, showOlder, announcer };
     }
 
     /** @param {Record<string, unknown>} message */
@@ -515,6 +760,7 @@
       });
       css(item, STYLES.message);
       css(item, opened ? STYLES.read : STYLES.unread);
+      if (!opened) item.appendChild(unreadMark());
       const href = httpUrl(message.link);
       const title = href
         ? element('a', { href, target: '_blank', rel: 'noopener noreferrer' }, text(message.title))
@@ -535,15 +781,20 @@
       return item;
     }
 
-    /** @param {HTMLElement} item */
-    function markRead(item) {
-      item.setAttribute('data-status', 'OPENED');
-      css(item, STYLES.read);
+    /** A dot and a word: unread shows in greyscale and reaches screen readers, not by colour alone. */
+    function unreadMark() {
+      const mark = element('span', { 'data-reteno-inbox-unread-mark': '' });
+      css(mark, STYLES.unreadMark);
+      const dot = element('span', { 'aria-hidden': 'true' });
+      css(dot, STYLES.unreadDot);
+      mark.appendChild(dot);
+      mark.appendChild(document.createTextNode(labels.unreadMark));
+      return mark;
     }
 
     function onBellClick() {
       if (!ui) return;
-      const opening = ui.panel.hidden ? openPanel(ui) : closePanel();
+      const opening = ui.panel.hidden ? openPanel(ui) : closePanel({ focusBell: true });
       return Promise.all([opening, refreshCount()]);
     }
 
@@ -554,13 +805,19 @@
       css(shownUi.panel, { top: `${Math.round(rect.bottom + 8)}px`, right: `${Math.round(right)}px` });
       shownUi.panel.hidden = false;
       shownUi.bell.setAttribute('aria-expanded', 'true');
-      return loadMessages();
+      shownUi.title.focus();
+      return loadNewest();
     }
 
-    function closePanel() {
-      if (!ui) return;
+    /**
+     * Closes the panel. Focus goes back to the bell, unless a click outside put it somewhere else on purpose.
+     * @param {{ focusBell: boolean, preventScroll?: boolean }} how
+     */
+    function closePanel(how) {
+      if (!ui || ui.panel.hidden) return;
       ui.panel.hidden = true;
       ui.bell.setAttribute('aria-expanded', 'false');
+      if (how.focusBell) ui.bell.focus({ preventScroll: how.preventScroll === true });
     }
 
     /** @param {Event} event */
@@ -581,10 +838,19 @@
 
     /** @param {KeyboardEvent} event */
     function onDocumentKeydown(event) {
-      if (event.key === 'Escape' && ui && !ui.panel.hidden) {
-        closePanel();
-        ui.bell.focus();
-      }
+      if (event.key === 'Escape') closePanel({ focusBell: true });
+    }
+
+    /** @param {MouseEvent} event */
+    function onDocumentClick(event) {
+      if (!ui || ui.panel.hidden) return;
+      const path = event.composedPath();
+      if (path.indexOf(ui.panel) !== -1 || path.indexOf(ui.bell) !== -1) return;
+      // A click on a link or a field outside keeps the focus it gave; a click on nothing focusable returns it to
+      // the bell, without scrolling the page back up to it.
+      const focus = document.activeElement;
+      const focusLost = focus === null || focus === document.body || ui.panel.contains(focus);
+      closePanel({ focusBell: focusLost, preventScroll: true });
     }
 
     /**
@@ -686,6 +952,27 @@
    */
   function css(node, styles) {
     for (const name of Object.keys(styles)) node.style.setProperty(name, String(styles[name]));
+  }
+
+  /**
+   * The listed message with this id, if any.
+   * @param {HTMLUListElement} list
+   * @param {string} id
+   * @returns {HTMLElement | null}
+   */
+  function messageItem(list, id) {
+    for (const item of Array.from(list.children)) {
+      if (item instanceof HTMLElement && item.getAttribute('data-id') === id) return item;
+    }
+    return null;
+  }
+
+  /**
+   * The ids of these messages, as the list's `data-id` attributes write them.
+   * @param {Record<string, unknown>[]} messages
+   */
+  function idsOf(messages) {
+    return new Set(messages.map((message) => String(message.id)));
   }
 
   /**

@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
+import type { BrowserContextOptions, Page } from 'playwright-core';
 import type { RetenoEmulator } from '../../src/emulator/index.js';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../../examples/demo/server.js';
 import {
+  bellNames,
   chromiumMissing,
   consoleTexts,
   describeInChromium,
@@ -27,6 +28,7 @@ import {
   waitForBellCount,
   widget,
   widgetLabels as labels,
+  saveArtefactScreenshot,
 } from '../helpers/browser.js';
 
 type Demo = Awaited<ReturnType<typeof createDemo>>;
@@ -52,7 +54,7 @@ interface Scenario {
   /** A URL of the demo site. */
   url(path: string): string;
   /** A new browser context and its first page; the first page of a test is the one its screenshot shows. */
-  openPage(): Promise<{ page: Page; watched: WatchedContext }>;
+  openPage(options?: BrowserContextOptions): Promise<{ page: Page; watched: WatchedContext }>;
   /** The calls a page (or every page of the context) made to the token route. */
   tokenRequests(watched: WatchedContext, page?: Page): Exchange[];
   /** Console errors as `text @ where`, where = the site's path, or `emulator` and the emulator's path. */
@@ -89,7 +91,7 @@ describeInChromium('the demo site in Chromium', () => {
       demo,
       emulator,
       url: (path) => `${demo.url}${path}`,
-      openPage: () => chromium.openPage(),
+      openPage: (options) => chromium.openPage(options),
       tokenRequests: (watched, page) =>
         watched.exchanges.filter(
           (exchange) =>
@@ -159,7 +161,7 @@ describeInChromium('the demo site in Chromium', () => {
 
       await waitForBell(page, 2);
       expect(emulator.messagesOf(anna).filter((message) => message.status === 'UNOPENED')).toHaveLength(2);
-      expect(await page.locator(bell).getAttribute('aria-label')).toBe(labels.en.title);
+      expect(await page.locator(bell).getAttribute('aria-label')).toBe(bellNames.en[2]);
 
       // Watch a few polls go by: the widget keeps using the rotating ES-TOKEN, without asking for a new one.
       const answeredPolls = () =>
@@ -441,7 +443,7 @@ describeInChromium('the demo site in Chromium', () => {
         );
         expect(embed).toContain(`language:"${language}"`);
         await waitForBell(page, 2);
-        expect(await page.locator(bell).getAttribute('aria-label')).toBe(labels[language].title);
+        expect(await page.locator(bell).getAttribute('aria-label')).toBe(bellNames[language][2]);
         await openPanel(page);
         expect(await panelLabels(page)).toEqual(labels[language]);
         expect(await page.locator(panel).getAttribute('lang')).toBe(language);
@@ -463,6 +465,73 @@ describeInChromium('the demo site in Chromium', () => {
         4,
       );
       expect(tokenRequests.map((exchange) => exchange.status)).toEqual([200, 200, 200, 200]);
+      scenario.expectCleanRun(watched, []);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'fits a 375 px wide screen in en, uk and de: nothing overflows sideways or is clipped, with the panel open too',
+    async () => {
+      const scenario = await startScenario();
+      const { page, watched } = await scenario.openPage({ viewport: { width: 375, height: 800 } });
+
+      /**
+       * How wide the document is; the header's links and buttons that do not fit their box or the screen, or whose
+       * words break onto a second line; and how many rows the language buttons take.
+       */
+      const layout = () =>
+        page.evaluate((bell) => {
+          const lines = (element: Element) => {
+            const range = document.createRange();
+            range.selectNodeContents(element);
+            return new Set(Array.from(range.getClientRects(), (rect) => Math.round(rect.bottom))).size;
+          };
+          const parts = Array.from(
+            document.querySelectorAll('header :is(a, button), [data-reteno-inbox-panel] button'),
+          ).filter((part) => part.getClientRects().length > 0);
+          const languageRows = Array.from(document.querySelectorAll('[data-lang]'), (button) =>
+            Math.round(button.getBoundingClientRect().top),
+          );
+          return {
+            documentWidth: document.documentElement.scrollWidth,
+            clipped: parts
+              .filter((part) => {
+                const rect = part.getBoundingClientRect();
+                return part.scrollWidth > part.clientWidth || rect.left < 0 || rect.right > window.innerWidth;
+              })
+              .map((part) => part.textContent?.trim()),
+            brokenInHeader: parts
+              // The bell has no words, only an icon and a badge of different heights.
+              .filter((part) => part.closest('header') && !part.matches(bell) && lines(part) > 1)
+              .map((part) => part.textContent?.trim()),
+            languageRows: new Set(languageRows).size,
+          };
+        }, widget.bell);
+      const expectFits = async () => {
+        const { documentWidth, ...problems } = await layout();
+        expect(problems).toEqual({ clipped: [], brokenInHeader: [], languageRows: 1 });
+        expect(documentWidth).toBeLessThanOrEqual(375);
+      };
+
+      await page.goto(scenario.url('/'));
+      await expectFits();
+      await signIn(page, 'anna');
+      for (const language of ['en', 'uk', 'de'] as const) {
+        if (language !== 'en') await navigateBy(page, () => page.click(`[data-lang="${language}"]`));
+        await waitForBell(page, 2);
+        await expectFits();
+        await openPanel(page);
+        expect(await panelLabels(page)).toEqual(labels[language]);
+        await expectFits();
+        await saveArtefactScreenshot(page, `demo-375-${language}`);
+      }
+
+      await page.keyboard.press('Escape');
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await openPanel(page);
+      expect(await layout()).toMatchObject({ clipped: [], brokenInHeader: [], languageRows: 1 });
+      await saveArtefactScreenshot(page, 'demo-1280-de');
       scenario.expectCleanRun(watched, []);
     },
     testTimeoutMs,

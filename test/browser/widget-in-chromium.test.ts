@@ -1,15 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Page, Route } from 'playwright-core';
-import type { Contact } from '../../src/contact-type.js';
+import type { Route } from 'playwright-core';
 import { createRetenoEmulator, type LoggedRequest, type RetenoEmulator } from '../../src/emulator/index.js';
-import { htmlSafeJson } from '../../src/html-safe.js';
 import {
+  bellNames,
   type ChromiumSession,
   consoleTexts,
   describeInChromium,
-  type Exchange,
   expectCleanRun,
+  focusedElement,
   failedToLoad,
   initCalls,
   listedMessages,
@@ -17,16 +14,15 @@ import {
   openPanel,
   panelLabels,
   settledExchanges,
-  serveOnLoopback,
   stopNotices,
   urlsRelativeTo,
   useChromium,
-  type WatchedContext,
   waitFor,
   waitForBellCount,
   widget,
   widgetLabels,
 } from '../helpers/browser.js';
+import { type PageSpec, retenoTokenPath, startWidgetSite, type WidgetSite } from '../helpers/widget-site.js';
 
 const apiKey = 'widget-api-key-5e1f';
 const scriptId = '3f0c2a9e-5b1d-4c7e-9a8f-0123456789ab';
@@ -38,198 +34,15 @@ const quietMs = 3 * pollIntervalMs;
 const countPath = '/appinbox/v1/messages/count';
 const listPath = '/appinbox/v1/messages';
 const statusPath = '/appinbox/v1/messages/status';
-const retenoTokenPath = '/v1/auth/contact/token';
-
-/** One page of the test site, and what its token route does. Changing it changes the next token request. */
-interface PageSpec {
-  emulator: RetenoEmulator;
-  /** Whom the token route asks Reteno for: a contact the emulator knows, or one it does not. */
-  contact: Contact;
-  /** `proxy` asks the emulator and passes its answer on; `fail` answers 500. */
-  tokenRoute: 'proxy' | 'fail';
-  /** The page's `<html lang>` and init's `language`; absent from both when undefined. */
-  language: string | undefined;
-  /** Languages of the page's `eS('init', …)` calls, in order; `[language]` by default. */
-  initLanguages?: (string | undefined)[];
-  /** Whether the header has `<div id="bell-slot">`. */
-  bellSlot: boolean;
-}
-
-interface TestSite {
-  url: string;
-  /** Registers a page; its token route is `<page path>/token`. */
-  addPage(spec: PageSpec): { url: string; tokenUrl: string };
-  close(): Promise<void>;
-}
-
-/**
- * The site: plain pages with Reteno's loader and an init whose getAuthTokenCallback posts to the page's token
- * route, under a strict Content-Security-Policy: nonce scripts, no inline styles, and Trusted Types with a default
- * policy that lets through Reteno's script URL and nothing else.
- */
-async function startSite(): Promise<TestSite> {
-  const pages = new Map<string, PageSpec>();
-
-  const sendPage = (spec: PageSpec, tokenPath: string, response: ServerResponse) => {
-    const nonce = randomBytes(16).toString('base64');
-    const emulatorOrigin = new URL(spec.emulator.url).origin;
-    const scriptUrl = `${spec.emulator.url}/scripts/${scriptId}.js`;
-    const inits = (spec.initLanguages ?? [spec.language]).map((language) => {
-      const settings = [
-        `getAuthTokenCallback: function () {
-      return fetch(${htmlSafeJson(tokenPath)}, {method: 'POST'}).then(function (answer) {
-        if (!answer.ok) throw new Error('token route: HTTP ' + answer.status);
-        return answer.json();
-      }).then(function (body) { return body.token; });
-    }`,
-        ...(language === undefined ? [] : [`language: ${htmlSafeJson(language)}`]),
-      ];
-      return `eS('init', {APP_INBOX: true}, {\n    ${settings.join(',\n    ')}\n  });`;
-    });
-    const html = `<!doctype html>
-<html${spec.language === undefined ? '' : ` lang="${spec.language}"`}>
-<head><meta charset="utf-8"><title>Shop</title>
-<script nonce="${nonce}">
-  // Trusted Types: the one script URL the page loads is Reteno's; no HTML or script strings at all.
-  trustedTypes.createPolicy('default', {
-    createScriptURL: function (url) { return url === ${htmlSafeJson(scriptUrl)} ? url : null; }
-  });
-</script>
-</head>
-<body>
-<header><a href="/">Shop</a>${spec.bellSlot ? '<div id="bell-slot"></div>' : ''}</header>
-<main><h1>Catalogue</h1><p>Something to read while the inbox loads.</p></main>
-<script nonce="${nonce}">!function(t,e,c,n){var s=e.createElement(c);s.async=1,s.src=n;var r=e.scripts[0];r.parentNode.insertBefore(s,r);var f=function(){f.c(arguments)};f.q=[];f.c=function(){f.q.push(arguments)};t.eS=t.eS||f}(window,document,'script',${htmlSafeJson(scriptUrl)});</script>
-<script nonce="${nonce}">
-  eS('sendEvent', 'PageView', {});
-  ${inits.join('\n  ')}
-</script>
-</body>
-</html>`;
-    response
-      .writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'content-security-policy': [
-          "default-src 'none'",
-          `script-src 'nonce-${nonce}' ${emulatorOrigin}`,
-          `connect-src 'self' ${emulatorOrigin}`,
-          "style-src 'self'",
-          "img-src 'self'",
-          "base-uri 'none'",
-          "form-action 'none'",
-          "require-trusted-types-for 'script'",
-          'trusted-types default',
-        ].join('; '),
-      })
-      .end(html);
-  };
-
-  const sendToken = async (spec: PageSpec, response: ServerResponse) => {
-    if (spec.tokenRoute === 'fail') {
-      response.writeHead(500, { 'content-type': 'text/plain' }).end('no token today');
-      return;
-    }
-    const answer = await fetch(`${spec.emulator.url}${retenoTokenPath}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`site:${apiKey}`).toString('base64')}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify(spec.contact),
-    });
-    response
-      .writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'text/plain' })
-      .end(await answer.text());
-  };
-
-  const server = await serveOnLoopback((request: IncomingMessage, response: ServerResponse) => {
-    if (request.url === '/favicon.ico') {
-      response.writeHead(204).end();
-      return;
-    }
-    const match = /^\/pages\/(\d+)(\/token)?$/.exec(request.url ?? '');
-    const spec = match ? pages.get(match[1] ?? '') : undefined;
-    if (!match || !spec) {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
-      return;
-    }
-    const pagePath = `/pages/${match[1]}`;
-    if (match[2] === undefined && request.method === 'GET') {
-      sendPage(spec, `${pagePath}/token`, response);
-    } else if (match[2] !== undefined && request.method === 'POST') {
-      sendToken(spec, response).catch(() => {
-        if (!response.headersSent) response.writeHead(502);
-        response.end();
-      });
-    } else {
-      response.writeHead(405).end();
-    }
-  });
-  return {
-    url: server.url,
-    addPage(spec) {
-      const id = String(pages.size + 1);
-      pages.set(id, spec);
-      return { url: `${server.url}/pages/${id}`, tokenUrl: `${server.url}/pages/${id}/token` };
-    },
-    close: () => server.close(),
-  };
-}
 
 let chromium: ChromiumSession;
-let site: TestSite;
+let site: WidgetSite;
 /** Three emulators that differ only in where their widget puts the bell. */
 let emulators: { corner: RetenoEmulator; slot: RetenoEmulator; invalidSelector: RetenoEmulator };
-let contactCount = 0;
-
-/** A contact that only the running test uses, known to `emulator`. */
-function newReader(emulator: RetenoEmulator): Contact {
-  contactCount += 1;
-  const reader = { email: `reader-${contactCount}@example.com` };
-  emulator.addContact(reader);
-  return reader;
-}
-
-/** A contact no emulator knows: Reteno answers its token request with an empty token. */
-function stranger(): Contact {
-  contactCount += 1;
-  return { email: `stranger-${contactCount}@example.com` };
-}
-
 /** `site/…` or `emulator/…`: where a console line comes from, without the port numbers. */
 function where(url: string): string {
   const bases = Object.values(emulators).map((emulator): [string, string] => ['emulator', emulator.url]);
   return urlsRelativeTo([...bases, ['site', site.url]])(url);
-}
-
-interface Opened {
-  page: Page;
-  watched: WatchedContext;
-  spec: PageSpec;
-  url: string;
-  tokenUrl: string;
-  /** The page's requests to its token route. */
-  tokenRequests(): Exchange[];
-}
-
-/** A fresh browser context on a new page of the site; waits for the page's load event. */
-async function openPage(
-  options: Partial<PageSpec> & { emulator: RetenoEmulator; contact: Contact },
-): Promise<Opened> {
-  const spec: PageSpec = { tokenRoute: 'proxy', language: 'en', bellSlot: true, ...options };
-  const { url, tokenUrl } = site.addPage(spec);
-  const { page, watched } = await chromium.openPage();
-  await page.goto(url);
-  return {
-    page,
-    watched,
-    spec,
-    url,
-    tokenUrl,
-    tokenRequests: () =>
-      watched.exchanges.filter((exchange) => exchange.method === 'POST' && exchange.url === tokenUrl),
-  };
 }
 
 /** Requests the App Inbox API received (preflights left out), oldest first. */
@@ -250,8 +63,6 @@ function pathAndQuery(request: LoggedRequest): string {
   return query === '' ? request.path : `${request.path}?${query}`;
 }
 
-const bellCount = (page: Page) => page.locator(widget.bell).textContent();
-
 describeInChromium("the emulator's widget in Chromium", () => {
   chromium = useChromium('widget', testTimeoutMs);
 
@@ -263,7 +74,7 @@ describeInChromium("the emulator's widget in Chromium", () => {
       createRetenoEmulator({ ...options, bellSelector: '#bell-slot[' }),
     ]);
     emulators = { corner, slot, invalidSelector };
-    site = await startSite();
+    site = await startWidgetSite({ apiKey, scriptId });
   }, testTimeoutMs);
 
   // After the test's browser contexts are closed, so that no late poll lands in the next test's log.
@@ -283,14 +94,14 @@ describeInChromium("the emulator's widget in Chromium", () => {
     "runs under a strict CSP (nonce scripts, style-src 'self', Trusted Types) without a violation, inline style or eval",
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       const older = emulator.pushMessage(reader, { title: 'Welcome', content: 'Glad you are here.' });
       emulator.pushMessage(reader, {
         title: 'Order shipped',
         content: 'It is on its way.',
         link: 'https://example.com/orders/1',
       });
-      const { page, watched } = await openPage({ emulator, contact: reader });
+      const { page, watched } = await site.openPage(chromium, { emulator, contact: reader });
 
       const policy = (
         await watched.exchanges.find((exchange) => exchange.resourceType === 'document')?.responseHeaders
@@ -422,9 +233,9 @@ describeInChromium("the emulator's widget in Chromium", () => {
       '$placement',
       async ({ emulator: pick, bellSlot, inSlot, info }) => {
         const emulator = pick();
-        const reader = newReader(emulator);
+        const reader = site.newReader(emulator);
         emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-        const { page, watched } = await openPage({ emulator, contact: reader, bellSlot });
+        const { page, watched } = await site.openPage(chromium, { emulator, contact: reader, bellSlot });
         await waitForBellCount(page, 1);
 
         const place = () =>
@@ -498,15 +309,15 @@ describeInChromium("the emulator's widget in Chromium", () => {
       '$language → $shown',
       async ({ language, shown }) => {
         const emulator = emulators.corner;
-        const reader = newReader(emulator);
-        const { page, watched } = await openPage({ emulator, contact: reader, language });
+        const reader = site.newReader(emulator);
+        const { page, watched } = await site.openPage(chromium, { emulator, contact: reader, language });
         await waitForBellCount(page, 0);
         expect(await initCalls(page)).toEqual([
           { features: { APP_INBOX: true }, language, hasTokenCallback: true },
         ]);
 
         const labels = widgetLabels[shown];
-        expect(await page.locator(widget.bell).getAttribute('aria-label')).toBe(labels.title);
+        expect(await page.locator(widget.bell).getAttribute('aria-label')).toBe(bellNames[shown][0]);
         await openPanel(page);
         expect(await panelLabels(page)).toEqual(labels);
         expect(await page.locator(widget.panel).getAttribute('lang')).toBe(shown);
@@ -523,7 +334,7 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'shows message markup as text and renders only http(s) links, safely',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       const safe = emulator.pushMessage(reader, {
         title: 'Order shipped',
         content: 'Track it & see.',
@@ -544,7 +355,7 @@ describeInChromium("the emulator's widget in Chromium", () => {
         content: 'No scheme.',
         link: '/orders/2',
       });
-      const { page, watched, url } = await openPage({ emulator, contact: reader });
+      const { page, watched, url } = await site.openPage(chromium, { emulator, contact: reader });
       await waitForBellCount(page, 4);
       await openPanel(page);
 
@@ -560,14 +371,16 @@ describeInChromium("the emulator's widget in Chromium", () => {
           time: element.querySelector('time')?.getAttribute('datetime'),
         }));
 
+      // The unread mark (a span and its dot), then the title, the content and the time.
+      const unreadElements = ['SPAN', 'SPAN', 'SPAN', 'P', 'TIME'];
       expect(await shown(hostile)).toEqual({
-        elements: ['SPAN', 'P', 'TIME'],
+        elements: unreadElements,
         title: hostile.title,
         content: hostile.content,
         time: new Date(hostile.createdDate).toISOString(),
       });
       for (const unsafe of [dataLink, relative]) {
-        expect((await shown(unsafe)).elements).toEqual(['SPAN', 'P', 'TIME']);
+        expect((await shown(unsafe)).elements).toEqual(unreadElements);
       }
       const link = item(safe).locator('a');
       expect(
@@ -600,10 +413,10 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'marks a clicked message read, once, and all of them with "mark all as read"; new mail shows in the open panel',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       const older = emulator.pushMessage(reader, { title: 'Older', content: 'First.' });
       const newer = emulator.pushMessage(reader, { title: 'Newer', content: 'Second.' });
-      const { page, watched } = await openPage({ emulator, contact: reader, language: 'uk' });
+      const { page, watched } = await site.openPage(chromium, { emulator, contact: reader, language: 'uk' });
       await waitForBellCount(page, 2);
       await openPanel(page);
 
@@ -649,10 +462,10 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'keeps a clicked message read when a list refresh already on its way lands first',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       const older = emulator.pushMessage(reader, { title: 'Older', content: 'First.' });
       emulator.pushMessage(reader, { title: 'Newer', content: 'Second.' });
-      const { page, watched } = await openPage({ emulator, contact: reader });
+      const { page, watched } = await site.openPage(chromium, { emulator, contact: reader });
       await waitForBellCount(page, 2);
       await openPanel(page);
 
@@ -685,42 +498,75 @@ describeInChromium("the emulator's widget in Chromium", () => {
   );
 
   test(
-    'closes the panel with its close button, the bell and Escape, and gives focus back to the bell',
+    'moves focus into the panel when it opens, and back to the bell when Close, the bell, Escape or a click outside closes it',
     async () => {
       const emulator = emulators.slot;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-      const { page, watched } = await openPage({ emulator, contact: reader, language: 'de' });
+      const { page, watched } = await site.openPage(chromium, { emulator, contact: reader, language: 'de' });
       await waitForBellCount(page, 1);
       const bell = page.locator(widget.bell);
       const panel = page.locator(widget.panel);
       expect(await bell.getAttribute('aria-controls')).toBe(await panel.getAttribute('id'));
       expect(await panel.isHidden()).toBe(true);
 
-      const expectOpen = async (open: boolean) => {
+      const expectOpen = async (open: boolean, focus: string) => {
         await panel.waitFor({ state: open ? 'visible' : 'hidden' });
         expect(await bell.getAttribute('aria-expanded')).toBe(String(open));
+        expect(await focusedElement(page)).toBe(focus);
       };
-      await openPanel(page);
-      await expectOpen(true);
-      await page.click('[data-reteno-inbox-close]');
-      await expectOpen(false);
+      const title = 'data-reteno-inbox-title';
+      const onBell = 'data-reteno-inbox-bell';
+
+      // By keyboard alone: Enter on the bell, Tab to Close, Enter.
+      await bell.focus();
+      await page.keyboard.press('Enter');
+      await expectOpen(true, title);
+      await page.keyboard.press('Tab');
+      expect(await focusedElement(page)).toBe('data-reteno-inbox-close');
+      await page.keyboard.press('Enter');
+      await expectOpen(false, onBell);
 
       await bell.click();
-      await expectOpen(true);
+      await expectOpen(true, title);
       await bell.click();
-      await expectOpen(false);
+      await expectOpen(false, onBell);
 
       await bell.click();
-      await expectOpen(true);
+      await expectOpen(true, title);
       await page.locator(widget.message).focus();
       await page.keyboard.press('Escape');
-      await expectOpen(false);
-      expect(await bell.evaluate((element) => element === document.activeElement)).toBe(true);
+      await expectOpen(false, onBell);
       // Escape with the panel closed changes nothing.
       await page.keyboard.press('Escape');
-      await expectOpen(false);
-      expect(await bellCount(page)).toBe('1');
+      await expectOpen(false, onBell);
+
+      // A click on the page outside the panel closes it, as on nothing focusable, focus goes back to the bell.
+      await bell.click();
+      await expectOpen(true, title);
+      await page.click('main h1');
+      await expectOpen(false, onBell);
+
+      // A click on a field outside closes it too, and the field keeps the focus the click gave it.
+      await page.evaluate(() => {
+        const search = document.createElement('input');
+        search.setAttribute('aria-label', 'Search');
+        // Clear of the panel, which opens over the left of the page below this bell.
+        search.style.setProperty('margin-left', '600px');
+        document.querySelector('main')?.append(search);
+      });
+      await bell.click();
+      await expectOpen(true, title);
+      await page.click('main input');
+      await expectOpen(false, 'input');
+
+      // Clicks inside the panel leave it open.
+      await bell.click();
+      await expectOpen(true, title);
+      await page.click('[data-reteno-inbox-title]');
+      await page.click(`${widget.message} [data-reteno-inbox-message-content]`);
+      await waitForBellCount(page, 0);
+      expect(await panel.isVisible()).toBe(true);
       expectCleanRun(watched, {}, where);
     },
     testTimeoutMs,
@@ -730,9 +576,9 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'after a 401 from the App Inbox API, gets a new token through getAuthTokenCallback and repeats the call',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-      const { page, watched, tokenRequests } = await openPage({ emulator, contact: reader });
+      const { page, watched, tokenRequests } = await site.openPage(chromium, { emulator, contact: reader });
       await waitForBellCount(page, 1);
       const first = await settledExchanges('the first token answered', tokenRequests, 1);
       expect(first.map((exchange) => exchange.status)).toEqual([200]);
@@ -766,8 +612,8 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'stops quietly when the App Inbox API refuses the fresh token too',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
-      const { page, watched, tokenRequests } = await openPage({ emulator, contact: reader });
+      const reader = site.newReader(emulator);
+      const { page, watched, tokenRequests } = await site.openPage(chromium, { emulator, contact: reader });
       await waitForBellCount(page, 0);
       await openPanel(page);
 
@@ -797,9 +643,9 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'tolerates two failed calls in a row, and stops quietly at the third: bell and panel gone, no more calls',
     async () => {
       const emulator = emulators.slot;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-      const { page, watched, tokenRequests } = await openPage({ emulator, contact: reader });
+      const { page, watched, tokenRequests } = await site.openPage(chromium, { emulator, contact: reader });
       await waitForBellCount(page, 1);
 
       const seen = emulator.requests.length;
@@ -846,7 +692,7 @@ describeInChromium("the emulator's widget in Chromium", () => {
       {
         what: 'gives an empty token (Reteno does not know the contact)',
         breakIt: (spec: TokenRouteSpec) => {
-          spec.contact = stranger();
+          spec.contact = site.stranger();
         },
         notice: 'getAuthTokenCallback gave no token (Reteno may not know this contact).',
         routeStatus: 200,
@@ -865,9 +711,12 @@ describeInChromium("the emulator's widget in Chromium", () => {
       '$what, for the first token',
       async ({ breakIt, notice, routeStatus }) => {
         const emulator = emulators.corner;
-        const spec: TokenRouteSpec = { contact: newReader(emulator), tokenRoute: 'proxy' };
+        const spec: TokenRouteSpec = { contact: site.newReader(emulator), tokenRoute: 'proxy' };
         breakIt(spec);
-        const { page, watched, tokenRequests, tokenUrl } = await openPage({ emulator, ...spec });
+        const { page, watched, tokenRequests, tokenUrl } = await site.openPage(chromium, {
+          emulator,
+          ...spec,
+        });
         await waitFor('the widget to stop', () => stopNotices(watched, page).length > 0);
         expect(stopNotices(watched, page)).toEqual([notice]);
 
@@ -898,9 +747,9 @@ describeInChromium("the emulator's widget in Chromium", () => {
       '$what, when renewing a token that ran out',
       async ({ breakIt, notice, routeStatus }) => {
         const emulator = emulators.slot;
-        const reader = newReader(emulator);
+        const reader = site.newReader(emulator);
         emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-        const { page, watched, tokenRequests, tokenUrl, spec } = await openPage({
+        const { page, watched, tokenRequests, tokenUrl, spec } = await site.openPage(chromium, {
           emulator,
           contact: reader,
         });
@@ -946,9 +795,9 @@ describeInChromium("the emulator's widget in Chromium", () => {
     'warns once on a second eS("init") and keeps to the first: one bell, its language, one token',
     async () => {
       const emulator = emulators.corner;
-      const reader = newReader(emulator);
+      const reader = site.newReader(emulator);
       emulator.pushMessage(reader, { title: 'Hello', content: 'A message.' });
-      const { page, watched, tokenRequests } = await openPage({
+      const { page, watched, tokenRequests } = await site.openPage(chromium, {
         emulator,
         contact: reader,
         language: 'uk',
@@ -961,7 +810,7 @@ describeInChromium("the emulator's widget in Chromium", () => {
       await waitFor('three count polls', () => polls() >= 3);
       expect(await page.locator(widget.bell).count()).toBe(1);
       expect(await page.locator(widget.panel).count()).toBe(1);
-      expect(await page.locator(widget.bell).getAttribute('aria-label')).toBe(widgetLabels.uk.title);
+      expect(await page.locator(widget.bell).getAttribute('aria-label')).toBe(bellNames.uk[1]);
       expect(tokenRequests()).toHaveLength(1);
       expect(
         watched.exchanges.filter((exchange) => exchange.resourceType === 'script').map((e) => where(e.url)),

@@ -26,6 +26,14 @@ export function describeInChromium(name: string, suite: () => void): void {
 
 const screenshotDir = fileURLToPath(new URL('../../test-results/', import.meta.url));
 
+const artefactScreenshotDir = fileURLToPath(new URL('../../.tmp/screenshots/', import.meta.url));
+
+/** Saves the whole of what `page` shows as .tmp/screenshots/<name>.png: a picture to look at, not committed. */
+export async function saveArtefactScreenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(artefactScreenshotDir, { recursive: true });
+  await page.screenshot({ path: `${artefactScreenshotDir}${name}.png`, fullPage: true });
+}
+
 /** Saves what `page` shows as test-results/<name>.png, when the page is still open. */
 export async function saveScreenshot(page: Page | undefined, name: string): Promise<void> {
   if (!page || page.isClosed()) return;
@@ -452,6 +460,19 @@ export const widget = {
   stoppedPrefix: '[Reteno emulator] App Inbox stopped: ',
 } as const;
 
+/** The bell's accessible name per language for 0, 1 and 2 unread messages (the index). */
+export const bellNames = {
+  en: ['Notifications, 0 unread', 'Notifications, 1 unread', 'Notifications, 2 unread'],
+  uk: ['Сповіщення, 0 непрочитаних', 'Сповіщення, 1 непрочитане', 'Сповіщення, 2 непрочитані'],
+  de: [
+    'Benachrichtigungen, 0 ungelesen',
+    'Benachrichtigungen, 1 ungelesen',
+    'Benachrichtigungen, 2 ungelesen',
+  ],
+  es: ['Notificaciones, 0 sin leer', 'Notificaciones, 1 sin leer', 'Notificaciones, 2 sin leer'],
+  fr: ['Notifications, 0 non lu', 'Notifications, 1 non lu', 'Notifications, 2 non lus'],
+} as const;
+
 /** The widget's labels per language, as a person reads them. */
 export const widgetLabels = {
   en: {
@@ -459,30 +480,35 @@ export const widgetLabels = {
     markAll: 'Mark all as read',
     close: 'Close',
     empty: 'No notifications yet',
+    showOlder: 'Show older',
   },
   uk: {
     title: 'Сповіщення',
     markAll: 'Позначити всі як прочитані',
     close: 'Закрити',
     empty: 'Сповіщень поки немає',
+    showOlder: 'Показати старіші',
   },
   de: {
     title: 'Benachrichtigungen',
     markAll: 'Alle als gelesen markieren',
     close: 'Schließen',
     empty: 'Noch keine Benachrichtigungen',
+    showOlder: 'Ältere anzeigen',
   },
   es: {
     title: 'Notificaciones',
     markAll: 'Marcar todas como leídas',
     close: 'Cerrar',
     empty: 'Aún no hay notificaciones',
+    showOlder: 'Mostrar anteriores',
   },
   fr: {
     title: 'Notifications',
     markAll: 'Tout marquer comme lu',
     close: 'Fermer',
     empty: 'Aucune notification pour le moment',
+    showOlder: 'Afficher les plus anciennes',
   },
 } as const;
 
@@ -516,8 +542,19 @@ export function panelLabels(page: Page) {
       markAll: text('[data-reteno-inbox-mark-all]'),
       close: text('[data-reteno-inbox-close]'),
       empty: text('[data-reteno-inbox-empty]'),
+      showOlder: text('[data-reteno-inbox-show-older]'),
     };
   }, widget.panel);
+}
+
+/** What has focus: its `data-reteno-inbox-…` attribute when it is part of the widget, else its tag name. */
+export function focusedElement(page: Page): Promise<string | null> {
+  return page.evaluate(() => {
+    const focused = document.activeElement;
+    if (!focused) return null;
+    const part = focused.getAttributeNames().find((name) => name.startsWith('data-reteno-inbox-'));
+    return part ?? focused.tagName.toLowerCase();
+  });
 }
 
 /** The messages the panel lists, top first. */
