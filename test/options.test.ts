@@ -85,6 +85,9 @@ describe('options', () => {
     ['redis', { ...valid, redis: 'redis://127.0.0.1:6379' }],
     ['redis', { ...valid, redis: {} }],
     ['allowHttp', { ...valid, allowHttp: 'yes' }],
+    ['createContact', { ...valid, createContact: 'yes' }],
+    ['contactUrl', { ...valid, contactUrl: 'api.reteno.com/api/v1/contact' }],
+    ['contactUrl', { ...valid, contactUrl: 'http://api.reteno.com/api/v1/contact' }],
     // The API key would cross the network in clear text.
     ['baseUrl', { ...valid, baseUrl: 'http://reteno.com' }],
     ['baseUrl', { ...valid, baseUrl: 'http://10.0.0.5:4010' }],
@@ -166,6 +169,8 @@ describe('options', () => {
         maxQueued: 0,
         redis: { multi() {} },
         allowHttp: false,
+        createContact: (_req, contact) => ({ firstName: contact.email ?? 'friend' }),
+        contactUrl: 'http://127.0.0.1:4010/api/v1/contact',
         logger: console,
       }),
     ).not.toThrow();
