@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import ejs from 'ejs';
 import { htmlSafeJson } from './html-safe.js';
 import { packageFile } from './package-files.js';
+import { type SessionState, sessionChannel } from './session-watch.js';
 import type { RetenoFlags } from './types.js';
 
 /** What one page's embed depends on. All strings are raw; escaping happens here. */
@@ -14,11 +15,20 @@ export interface EmbedValues {
   csrfToken: string | undefined;
   /** A normalised ISO 639-1 code. */
   language: string;
+  /** The page's contact id for the other tabs, and whether to announce it (inbox pages only). */
+  session: SessionState;
 }
 
 export type RenderEmbed = (values: EmbedValues) => string;
 
-const slotNames = ['nonceAttribute', 'tokenUrl', 'tokenHeaders', 'language'] as const;
+const slotNames = [
+  'nonceAttribute',
+  'tokenUrl',
+  'tokenHeaders',
+  'contactId',
+  'announce',
+  'language',
+] as const;
 type SlotName = (typeof slotNames)[number];
 
 // NUL cannot come out of the template's text or of htmlSafeJson (JSON escapes it), so it marks slots safely.
@@ -26,7 +36,8 @@ const slotMarker = (name: SlotName) => `\0${name}\0`;
 
 /**
  * Compiles views/embed.ejs once and renders it at creation with markers where the per-page values go, keeping
- * the text between them: a page then joins that text with its own nonce, token URL, headers and language.
+ * the text between them: a page then joins that text with its own nonce, token URL, headers, contact id and
+ * language.
  */
 export function createEmbedRenderer(settings: {
   scriptUrl: string;
@@ -42,20 +53,35 @@ export function createEmbedRenderer(settings: {
     strict: true,
     _with: false,
     localsName: 'embed',
-    destructuredLocals: ['nonceAttribute', 'scriptUrl', 'initFlags', 'tokenUrl', 'tokenHeaders', 'language'],
+    destructuredLocals: [
+      'nonceAttribute',
+      'scriptUrl',
+      'initFlags',
+      'tokenUrl',
+      'tokenHeaders',
+      'contactId',
+      'announce',
+      'channel',
+      'language',
+    ],
   });
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const [beforeNonce, beforeTokenUrl, beforeHeaders, beforeLanguage, end] = textsAround(
-    template({
-      nonceAttribute: slotMarker('nonceAttribute'),
-      scriptUrl,
-      initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
-      tokenUrl: slotMarker('tokenUrl'),
-      tokenHeaders: slotMarker('tokenHeaders'),
-      language: slotMarker('language'),
-    }),
-    slotNames,
-  );
+  const channel = htmlSafeJson(sessionChannel);
+  const [beforeNonce, beforeTokenUrl, beforeHeaders, beforeContactId, beforeAnnounce, beforeLanguage, end] =
+    textsAround(
+      template({
+        nonceAttribute: slotMarker('nonceAttribute'),
+        scriptUrl,
+        initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
+        tokenUrl: slotMarker('tokenUrl'),
+        tokenHeaders: slotMarker('tokenHeaders'),
+        contactId: slotMarker('contactId'),
+        announce: slotMarker('announce'),
+        channel,
+        language: slotMarker('language'),
+      }),
+      slotNames,
+    );
   const [trackingBeforeNonce, trackingEnd] = textsAround(
     template({
       nonceAttribute: slotMarker('nonceAttribute'),
@@ -63,6 +89,9 @@ export function createEmbedRenderer(settings: {
       initFlags: htmlSafeJson({ ...settings.flags }),
       tokenUrl: '',
       tokenHeaders: '',
+      contactId: '',
+      announce: '',
+      channel,
       language: '',
     }),
     ['nonceAttribute'] as const,
@@ -74,7 +103,7 @@ export function createEmbedRenderer(settings: {
   const tokenPathJson = htmlSafeJson(settings.tokenPath);
   const languageJson = new Map([...settings.languages].map((language) => [language, htmlSafeJson(language)]));
 
-  return function renderEmbed({ nonce, tokenUrl, csrfToken, language }) {
+  return function renderEmbed({ nonce, tokenUrl, csrfToken, language, session }) {
     const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
     if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
     const headers =
@@ -86,6 +115,10 @@ export function createEmbedRenderer(settings: {
       (tokenUrl === settings.tokenPath ? tokenPathJson : htmlSafeJson(tokenUrl)) +
       beforeHeaders +
       headers +
+      beforeContactId +
+      htmlSafeJson(session.contactId) +
+      beforeAnnounce +
+      (session.announce ? '1' : '0') +
       beforeLanguage +
       (languageJson.get(language) ?? htmlSafeJson(language)) +
       end
@@ -98,7 +131,7 @@ function textsAround<Slots extends readonly SlotName[]>(
   rendered: string,
   expected: Slots,
 ): [string, ...{ [Index in keyof Slots]: string }] {
-  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|tokenHeaders|language)\0/);
+  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|tokenHeaders|contactId|announce|language)\0/);
   const names = parts.filter((_, index) => index % 2 === 1);
   if (names.join() !== expected.join()) {
     throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);

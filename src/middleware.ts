@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { checkContact } from './contact.js';
+import { checkContact, type ValidContact } from './contact.js';
 import { createContactCreation } from './contact-creation.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
@@ -8,6 +8,7 @@ import { createLanguagePicker } from './language.js';
 import { createSafeLogger, type SafeLogger } from './log.js';
 import { parseOptions } from './options.js';
 import { createRetenoClient } from './reteno-client.js';
+import { createSessionWatch } from './session-watch.js';
 import { createTokenGuard } from './token-guard.js';
 import { createTokenRoute } from './token-route.js';
 import type {
@@ -20,6 +21,7 @@ import type {
 /**
  * Reteno's App Inbox for an Express site. Mounts the token route (`POST tokenPath`) and, for visitors
  * `resolveContact` finds, sets `res.locals.retenoInbox()`, which renders Reteno's loader and the one init call.
+ * The first page after the visitor signed out or changed tells the site's other tabs (see src/session-watch.ts).
  * Mount it after the session middleware (and Passport); after a global CSRF middleware, pass `csrfToken`.
  *
  * @example
@@ -50,6 +52,7 @@ export function retenoInbox(
   );
   const log = createSafeLogger(config.logger, config.apiKey);
   const renderEmbed = createEmbedRenderer(config);
+  const sessionWatch = createSessionWatch(config.apiKey);
   const pickLanguage = createLanguagePicker(config);
   const client = createRetenoClient(config);
   const guard = createTokenGuard(config);
@@ -57,9 +60,13 @@ export function retenoInbox(
   const tokenRoute = createTokenRoute(config, client, guard, tokenForNewContact, log);
   const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
 
-  const embedFor = (req: Request, res: Response, withInbox: boolean): (() => string) | undefined => {
+  const embedFor = (
+    req: Request,
+    res: Response,
+    contact: ValidContact | undefined,
+  ): (() => string) | undefined => {
     // Captured now: a router mounted later changes req.baseUrl by the time the template renders.
-    const tokenUrl = withInbox ? `${req.baseUrl}${config.tokenPath}` : undefined;
+    const tokenUrl = contact === undefined ? undefined : `${req.baseUrl}${config.tokenPath}`;
     if (tokenUrl !== undefined && leavesTheOrigin(tokenUrl)) {
       log.configurationError(
         'tokenUrl',
@@ -72,12 +79,23 @@ export function retenoInbox(
     return function retenoInbox() {
       if (rendered) return '';
       rendered = true;
-      return renderEmbed({
-        nonce: nonceFor(config, log, req, res),
-        tokenUrl,
-        csrfToken: tokenUrl === undefined ? undefined : csrfTokenFor(config, log, req, res),
-        language: languageFor(config, log, pickLanguage, req, res),
-      });
+      // Only a page that renders the helper moves the cookie on, so the page that announces a change is one a tab
+      // shows, not an XHR or an asset.
+      const session = sessionWatch.update(req, res, contact);
+      const signedOutNotice = tokenUrl === undefined && session.announce;
+      if (tokenUrl === undefined && !config.embedAnonymous && !signedOutNotice) return '';
+      const nonce = nonceFor(config, log, req, res);
+      const embed =
+        tokenUrl !== undefined || config.embedAnonymous
+          ? renderEmbed({
+              nonce,
+              tokenUrl,
+              csrfToken: tokenUrl === undefined ? undefined : csrfTokenFor(config, log, req, res),
+              language: languageFor(config, log, pickLanguage, req, res),
+              session,
+            })
+          : '';
+      return signedOutNotice ? embed + sessionWatch.renderSignedOut(nonce) : embed;
     };
   };
 
@@ -88,9 +106,9 @@ export function retenoInbox(
     }
     const helper =
       check.kind === 'valid'
-        ? embedFor(req, res, true)
-        : config.embedAnonymous
-          ? embedFor(req, res, false)
+        ? embedFor(req, res, check.contact)
+        : config.embedAnonymous || sessionWatch.mayCarryCookie(req)
+          ? embedFor(req, res, undefined)
           : undefined;
     if (helper !== undefined) res.locals.retenoInbox = helper;
     next();
@@ -111,7 +129,11 @@ export function retenoInbox(
       next(error);
       return;
     }
-    if ((resolved === null || resolved === undefined) && !config.embedAnonymous) {
+    if (
+      (resolved === null || resolved === undefined) &&
+      !config.embedAnonymous &&
+      !sessionWatch.mayCarryCookie(req)
+    ) {
       next();
       return;
     }

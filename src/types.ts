@@ -264,7 +264,8 @@ declare global {
     interface Locals {
       /**
        * Renders Reteno's loader and the one init call for this page; '' when called again in the same
-       * response. Set only for visitors `resolveContact` found (guard with `locals.retenoInbox`).
+       * response. Set for visitors `resolveContact` found, and for the page that tells the other tabs the
+       * visitor signed out (guard with `locals.retenoInbox`).
        */
       retenoInbox?: () => string;
     }

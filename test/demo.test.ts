@@ -94,10 +94,16 @@ describe('demo site', () => {
     expect(titles).toEqual(['Вітаємо!']);
   });
 
-  it('signs out: no embed, the token route answers 401', async () => {
+  it('signs out: no embed, only the first page tells the other tabs, the token route answers 401', async () => {
     const agent = request.agent(demo.app);
     await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+    await agent.get('/').expect(200);
     await agent.post('/sign-out').expect(303);
+    const first = (await agent.get('/').expect(200)).text;
+    expect(scriptTags(first)).toHaveLength(1);
+    expect(embedScript(first)).toBe(
+      "typeof BroadcastChannel=='function'&&new BroadcastChannel(\"reteno-inbox\").postMessage('')",
+    );
     expect(scriptTags((await agent.get('/').expect(200)).text)).toHaveLength(0);
     await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
     await agent.post('/push').type('form').send({}).expect(401);

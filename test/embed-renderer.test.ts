@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import ejs from 'ejs';
 import { createEmbedRenderer } from '../src/embed.js';
 import { htmlSafeJson } from '../src/html-safe.js';
+import { sessionChannel } from '../src/session-watch.js';
 
 const settings = {
   scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c.js',
@@ -10,6 +11,7 @@ const settings = {
   tokenPath: '/reteno/app-inbox/token',
   languages: new Set(['en', 'uk', 'de']),
 };
+const session = { contactId: 'AbCdEfGhIjKlMnOpQrStUv', announce: false };
 
 describe('embed renderer', () => {
   it('prints the nonce, token URL, headers and language it is given', () => {
@@ -19,6 +21,7 @@ describe('embed renderer', () => {
       tokenUrl: '/shop/reteno/app-inbox/token',
       csrfToken: undefined,
       language: 'uk',
+      session,
     });
     expect(embed).toMatch(/^<script nonce="rAnd0m\+\/Nonce==">/);
     expect(embed).toContain(
@@ -30,6 +33,7 @@ describe('embed renderer', () => {
       tokenUrl: '/shop/reteno/app-inbox/token',
       csrfToken: undefined,
       language: 'uk',
+      session,
     });
     expect(again).toBe(embed.replace(' nonce="rAnd0m+/Nonce=="', ''));
   });
@@ -40,6 +44,7 @@ describe('embed renderer', () => {
       tokenUrl: '/reteno/app-inbox/token',
       csrfToken: undefined,
       language: '</script>',
+      session,
     });
     expect(embed).toContain('language:"\\u003c/script\\u003e"});</script>');
   });
@@ -51,6 +56,7 @@ describe('embed renderer', () => {
       tokenUrl: '/reteno/app-inbox/token',
       csrfToken: 'a</script>&b',
       language: 'en',
+      session,
     });
     expect(embed).toContain('headers:{"X-Reteno-Inbox":"1","x-xsrf-token":"a\\u003c/script\\u003e\\u0026b"}');
     expect(embed.match(/<\/script>/g)).toHaveLength(1);
@@ -67,28 +73,49 @@ describe('embed renderer', () => {
         'initFlags',
         'tokenUrl',
         'tokenHeaders',
+        'contactId',
+        'announce',
+        'channel',
         'language',
       ],
     });
     const render = createEmbedRenderer({ ...settings, flags: { TRACKING: true } });
-    expect(render({ nonce: 'bm9uY2U', tokenUrl: '/t', csrfToken: 'csrf-1', language: 'de' })).toBe(
+    expect(
+      render({
+        nonce: 'bm9uY2U',
+        tokenUrl: '/t',
+        csrfToken: 'csrf-1',
+        language: 'de',
+        session: { contactId: session.contactId, announce: true },
+      }),
+    ).toBe(
       template({
         nonceAttribute: ' nonce="bm9uY2U"',
         scriptUrl: htmlSafeJson(settings.scriptUrl),
         initFlags: htmlSafeJson({ TRACKING: true, APP_INBOX: true }),
         tokenUrl: '"/t"',
         tokenHeaders: htmlSafeJson({ 'X-Reteno-Inbox': '1', 'x-csrf-token': 'csrf-1' }),
+        contactId: htmlSafeJson(session.contactId),
+        announce: '1',
+        channel: htmlSafeJson(sessionChannel),
         language: '"de"',
+        session,
       }),
     );
-    expect(render({ nonce: undefined, tokenUrl: undefined, csrfToken: undefined, language: 'de' })).toBe(
+    expect(
+      render({ nonce: undefined, tokenUrl: undefined, csrfToken: undefined, language: 'de', session }),
+    ).toBe(
       template({
         nonceAttribute: '',
         scriptUrl: htmlSafeJson(settings.scriptUrl),
         initFlags: htmlSafeJson({ TRACKING: true }),
         tokenUrl: '',
         tokenHeaders: '',
+        contactId: '',
+        announce: '',
+        channel: htmlSafeJson(sessionChannel),
         language: '',
+        session,
       }),
     );
   });

@@ -83,14 +83,32 @@ interface References {
 }
 let references: References;
 
-/** The embed the template renders for these values, built from the benign embed. */
-function inboxScript(values: { scriptUrl: string; flags: unknown; tokenUrl: string; language: unknown }) {
+/**
+ * The embed the template renders for these values, built from the benign embed. `contactId` is the page's opaque
+ * id of its contact (the benign page's when left out).
+ */
+function inboxScript(values: {
+  scriptUrl: string;
+  flags: unknown;
+  tokenUrl: string;
+  language: unknown;
+  contactId?: string;
+}) {
+  const benignId = contactIdIn(references.inboxScript);
   return replaceOnce(references.inboxScript, [
     [`"${defaultScriptUrl}"`, scriptJson(values.scriptUrl)],
+    [`const id="${benignId}"`, `const id="${values.contactId ?? benignId}"`],
     [`eS('init',{"APP_INBOX":true},`, `eS('init',${scriptJson(values.flags)},`],
     [`fetch("${tokenPath}"`, `fetch(${scriptJson(values.tokenUrl)}`],
     ['language:"en"', `language:${scriptJson(values.language)}`],
   ]);
+}
+
+/** The contact id an inbox embed tells the other tabs about: always 22 base64url characters. */
+function contactIdIn(script: string): string {
+  const id = /const id="([A-Za-z0-9_-]{22})"/.exec(script)?.[1];
+  if (id === undefined) throw new Error('the embed has no contact id');
+  return id;
 }
 
 function trackingScript(values: { scriptUrl: string; flags: unknown }) {
@@ -304,6 +322,7 @@ describe('hostile input', () => {
                 flags: { APP_INBOX: true },
                 tokenUrl: tokenPath,
                 language,
+                contactId: contactIdIn(text),
               }),
             );
           }),
@@ -508,7 +527,9 @@ describe('hostile input', () => {
             const { getAuthTokenCallback, language } = initOptions as InitOptions;
             expect(language).toBe(options.defaultLanguage ?? 'en');
             const route = (options.tokenPath as string | undefined) ?? tokenPath;
-            expect(text).toBe(inboxScript({ scriptUrl, flags, tokenUrl: route, language }));
+            expect(text).toBe(
+              inboxScript({ scriptUrl, flags, tokenUrl: route, language, contactId: contactIdIn(text) }),
+            );
 
             // The callback fetches what a browser makes of the token URL on this page: it must be the route.
             await expect(getAuthTokenCallback()).resolves.toBe('a-token');

@@ -160,6 +160,8 @@ export async function createDemo({
     });
   });
   app.post('/sign-out', (req, res, next) => {
+    // Reteno has no call that ends a contact's tokens; the emulator has one, so the demo ends them here too.
+    if (emulator && res.locals.user) emulator.invalidateTokens(res.locals.user.contact);
     req.session.destroy((error) => {
       if (error) return next(error);
       res.clearCookie('demo.sid');

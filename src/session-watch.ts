@@ -1,0 +1,91 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Request, Response } from 'express';
+import ejs from 'ejs';
+import { contactFields, type ValidContact } from './contact.js';
+import { htmlSafeJson } from './html-safe.js';
+import { packageFile } from './package-files.js';
+
+/** The BroadcastChannel the pages of one site tell each other about a change of visitor on. */
+export const sessionChannel = 'reteno-inbox';
+
+/** The cookie that remembers which contact the browser's last page was rendered for. */
+export const sessionCookie = 'reteno_inbox_contact';
+
+// What the cookie may hold: an id as contactIdOf makes it. Anything else counts as no cookie.
+const idPattern = /^[A-Za-z0-9_-]{22}$/;
+
+/** What one page tells the other tabs: its contact's id ('' for nobody), and whether that changed. */
+export interface SessionState {
+  contactId: string;
+  /** The browser's previous page was for someone else: this page announces `contactId` to the other tabs. */
+  announce: boolean;
+}
+
+export interface SessionWatch {
+  /** Whether the request may carry the cookie: a cheap test that lets most anonymous requests skip the helper. */
+  mayCarryCookie(req: Request): boolean;
+  /**
+   * Called once when a page's helper renders: compares the page's contact with the cookie and, when they differ,
+   * updates the cookie (headers are still unsent while a template renders).
+   */
+  update(req: Request, res: Response, contact: ValidContact | undefined): SessionState;
+  /** The script a page without an inbox prints to tell the other tabs that nobody is signed in any more. */
+  renderSignedOut(nonce: string | undefined): string;
+}
+
+/**
+ * Tells the site's other tabs that the visitor changed. Ids are HMACs of the contact's fields keyed with a secret
+ * derived from the API key: the same on every instance of the site, and meaningless to whoever reads them.
+ */
+export function createSessionWatch(apiKey: string): SessionWatch {
+  const key = createHmac('sha256', apiKey).update('express-reteno-inbox session-watch').digest();
+  const contactIdOf = (contact: ValidContact) =>
+    createHmac('sha256', key)
+      .update(JSON.stringify(contactFields.map((field) => contact[field] ?? '')))
+      .digest('base64url')
+      .slice(0, 22);
+
+  const templatePath = packageFile('views/session-change.ejs');
+  const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
+    filename: templatePath,
+    strict: true,
+    _with: false,
+    localsName: 'change',
+    destructuredLocals: ['nonceAttribute', 'channel'],
+  });
+  // NUL cannot come out of the template's text or of htmlSafeJson, so it marks where the nonce goes.
+  const [beforeNonce = '', afterNonce = ''] = template({
+    nonceAttribute: '\0',
+    channel: htmlSafeJson(sessionChannel),
+  }).split('\0');
+
+  return {
+    mayCarryCookie: (req) => req.headers.cookie?.includes(`${sessionCookie}=`) === true,
+    update(req, res, contact) {
+      const contactId = contact === undefined ? '' : contactIdOf(contact);
+      if (contactId === (cookieValue(req.headers.cookie) ?? '')) return { contactId, announce: false };
+      if (!res.headersSent) {
+        const options = { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/' } as const;
+        if (contactId === '') res.clearCookie(sessionCookie, options);
+        else res.cookie(sessionCookie, contactId, options);
+      }
+      return { contactId, announce: true };
+    },
+    renderSignedOut(nonce) {
+      return beforeNonce + (nonce === undefined ? '' : ` nonce="${nonce}"`) + afterNonce;
+    },
+  };
+}
+
+/** The session cookie's value in a Cookie header, if it holds an id. */
+function cookieValue(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  for (const pair of header.split(';')) {
+    const [name, value] = pair.split('=', 2);
+    if (name?.trim() === sessionCookie && value !== undefined && idPattern.test(value.trim())) {
+      return value.trim();
+    }
+  }
+  return undefined;
+}
