@@ -16,3 +16,10 @@ export {
   retenoHosts,
   retenoInboxCsp,
 } from './csp.js';
+export {
+  type BackoffMessage,
+  type BudgetMessage,
+  channelNames,
+  type TokenCallContext,
+  type TokenCallOutcome,
+} from './tracing.js';

@@ -5,13 +5,14 @@ import type { ValidContact } from './contact.js';
 
 /** How one token request ended, in the terms of the token route's contract. */
 export type TokenOutcome =
-  | { kind: 'token'; token: string }
-  | { kind: 'not-found' }
-  | { kind: 'auth-refused'; status: number }
+  | { kind: 'token'; token: string; attempts: number }
+  | { kind: 'not-found'; attempts: number }
+  | { kind: 'auth-refused'; status: number; attempts: number }
   /** Reteno answered 429; `retryAfterMs` from its `Retry-After` header or `retryAfter` body field, if any. */
   | { kind: 'throttled'; retryAfterMs: number | undefined; attempts: number }
   | { kind: 'timeout'; attempts: number }
-  | { kind: 'failed'; detail: string; attempts: number };
+  /** `status`: Reteno's HTTP status, when it answered one. */
+  | { kind: 'failed'; detail: string; attempts: number; status?: number };
 
 /** Asks Reteno for a contact's token, retries included, by `deadline` (epoch ms). */
 export type RequestContactToken = (contact: ValidContact, deadline: number) => Promise<TokenOutcome>;
@@ -92,13 +93,15 @@ export function createRetenoClient(settings: {
       const { body, statusCode } = await request;
       // Redirects are not followed, and a 3xx (or any other non-200 success) is not Reteno's token answer.
       if (statusCode !== 200) {
-        return { kind: 'failed', detail: `HTTP ${statusCode}`, attempts: state.attempts };
+        return { kind: 'failed', detail: `HTTP ${statusCode}`, attempts: state.attempts, status: statusCode };
       }
       const token = (body as { token?: unknown } | null)?.token;
       if (typeof token !== 'string' || token.length > maxTokenLength) {
-        return { kind: 'failed', detail: 'the answer has no token string', attempts: state.attempts };
+        const detail = 'the answer has no token string';
+        return { kind: 'failed', detail, attempts: state.attempts, status: statusCode };
       }
-      return token === '' ? { kind: 'not-found' } : { kind: 'token', token };
+      const { attempts } = state;
+      return token === '' ? { kind: 'not-found', attempts } : { kind: 'token', token, attempts };
     } catch (error) {
       if (state.timedOut) return { kind: 'timeout', attempts: state.attempts };
       return outcomeOf(error as RequestError, state.attempts);
@@ -146,11 +149,11 @@ function outcomeOf(error: RequestError, attempts: number): TokenOutcome {
   const status = error.response?.statusCode;
   switch (failure) {
     case 'auth':
-      return { kind: 'auth-refused', status: status ?? 401 };
+      return { kind: 'auth-refused', status: status ?? 401, attempts };
     case 'throttled':
       return { kind: 'throttled', retryAfterMs: retryAfterMs(error.response), attempts };
     default:
-      return { kind: 'failed', detail: describe(error), attempts };
+      return { kind: 'failed', detail: describe(error), attempts, status };
   }
 }
 
