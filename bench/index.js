@@ -1,5 +1,6 @@
-// npm run bench: the package's work per page, side by side with helmet() and a do-nothing layer, then its token
-// route against a bare got route. Shorter runs: BENCH_PROCESSES, BENCH_REQUESTS, BENCH_WARM_UP, BENCH_SECONDS.
+// npm run bench: the package's work per page, side by side with helmet() and a do-nothing layer, a token call with
+// and without a subscriber to its diagnostics channel, then its token route against a bare got route. Shorter
+// runs: BENCH_PROCESSES, BENCH_REQUESTS, BENCH_WARM_UP, BENCH_SECONDS.
 import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +14,16 @@ const rounds = 3;
 
 const perRow = `${process.env.BENCH_REQUESTS ?? 20_000} requests per row in each of ${processes} fresh processes`;
 console.log(`${cpus().length} CPUs (${cpus()[0]?.model}), Node.js ${process.version}; ${perRow}, warm`);
-const results = [];
-for (let started = 0; started < processes; started++) {
-  const script = fileURLToPath(new URL('./page-cost.js', import.meta.url));
-  results.push(JSON.parse((await promisify(execFile)(process.execPath, [script])).stdout));
+/** Runs `script` in `processes` fresh processes, one after the other: the JSON line each prints. */
+async function inFreshProcesses(script) {
+  const results = [];
+  for (let started = 0; started < processes; started++) {
+    const path = fileURLToPath(new URL(script, import.meta.url));
+    results.push(JSON.parse((await promisify(execFile)(process.execPath, [path])).stdout));
+  }
+  return results;
 }
+const results = await inFreshProcesses('./page-cost.js');
 const rows = [
   ['helmet()', 'helmet.signedIn', 'floor.signedIn'],
   ['this package, signed-in page', 'package.signedIn', 'floor.signedIn'],
@@ -46,6 +52,22 @@ for (const [name, figure, limit] of budget) {
   );
 }
 if (budget.some(([, figure, limit]) => figure > limit)) process.exitCode = 1;
+
+const traced = await inFreshProcesses('./token-cost.js');
+console.log(
+  '\nTracing: one token call at a time, end to end in µs, site and upstream in one process; the median',
+);
+console.log('of the per-process medians (those in brackets)');
+for (const [name, run] of [
+  ['nobody subscribes to the token channel', 'unsubscribed'],
+  ['a subscriber that does nothing', 'subscribed'],
+]) {
+  const values = traced.map((result) => result[run]);
+  const each = values.map((value) => value.toFixed(0)).join(' ');
+  console.log(`  ${name.padEnd(50)} ${median(values).toFixed(0).padStart(5)} µs  (${each})`);
+}
+const extra = median(traced.map((result) => result.subscribed - result.unsubscribed));
+console.log(`  what the subscriber adds: ${extra.toFixed(1)} µs per token call`);
 
 // Both token routes are in one site process, on one upstream process; the load comes from this process.
 console.log(

@@ -4,8 +4,9 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { ValidContact } from './contact.js';
 import { errorCodes } from './errors.js';
 import type { SafeLogger } from './log.js';
-import type { RetenoClient, TokenOutcome } from './reteno-client.js';
+import type { RetenoAnswer, RetenoClient, TokenOutcome } from './reteno-client.js';
 import { contactKey, type Guarded, type TokenGuard } from './token-guard.js';
+import { publishContactCreation } from './tracing.js';
 import type { Config, ContactDetails } from './types.js';
 
 /** How long to wait before asking again for the token of a contact Reteno is still creating. */
@@ -32,10 +33,14 @@ export function contactBody(contact: ValidContact, details: ContactDetails): obj
   return body;
 }
 
+/** Wraps a call to Reteno (to time it for a trace) or gives it back as it is. */
+export type TimeReteno = <Answer extends RetenoAnswer>(call: () => Promise<Answer>) => () => Promise<Answer>;
+
 export type TokenForNewContact = (
   req: Request,
   contact: ValidContact,
   deadline: number,
+  timed: TimeReteno,
 ) => Promise<Guarded<TokenOutcome>>;
 
 /**
@@ -70,7 +75,7 @@ export function createContactCreation(
     }
   };
 
-  return async function tokenForNewContact(req, contact, deadline) {
+  return async function tokenForNewContact(req, contact, deadline, timed) {
     const body = contactBody(contact, await detailsFor(req, contact));
     if (body === undefined) {
       log.configurationError(
@@ -78,19 +83,29 @@ export function createContactCreation(
         errorCodes.contactCreationFailed,
         'A contact with neither email nor phone cannot be created in Reteno (it needs a channel); the token route answers 404 for it.',
       );
-      return { kind: 'not-found' };
+      return { kind: 'not-found', attempts: 0 };
     }
     const first = await recentlyCreated.consume(contactKey(contact)).then(
       () => true,
       () => false,
     );
     if (first) {
-      const created = await guard.callReteno(deadline, () => client.upsertContact(body, deadline));
+      const created = await guard.callReteno(
+        deadline,
+        timed(() => client.upsertContact(body, deadline)),
+      );
+      publishContactCreation(
+        created.kind === 'auth-refused' ? 'refused' : created.kind,
+        'attempts' in created ? created.attempts : 0,
+      );
       if (created.kind === 'failed') return { ...created, detail: `creating the contact: ${created.detail}` };
       if (created.kind !== 'upserted' && created.kind !== 'repeated') return created;
     }
     for (;;) {
-      const outcome = await guard.callReteno(deadline, () => client.requestContactToken(contact, deadline));
+      const outcome = await guard.callReteno(
+        deadline,
+        timed(() => client.requestContactToken(contact, deadline)),
+      );
       if (outcome.kind !== 'not-found' || Date.now() + askAgainMs >= deadline) return outcome;
       await sleep(askAgainMs);
     }

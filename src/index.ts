@@ -2,12 +2,14 @@ export { errorCodes, RetenoInboxError, type RetenoInboxErrorCode } from './error
 export { retenoInbox } from './middleware.js';
 export type {
   Contact,
+  ContactDetails,
   ContactResult,
   Logger,
   RetenoFlags,
   RetenoInboxMiddleware,
   RetenoInboxOptions,
   RetenoInboxShorthandOptions,
+  TokenBudget,
 } from './types.js';
 export {
   type CspDirectives,
@@ -16,3 +18,11 @@ export {
   retenoHosts,
   retenoInboxCsp,
 } from './csp.js';
+export {
+  type BackoffMessage,
+  type BudgetMessage,
+  type ContactCreationMessage,
+  channelNames,
+  type TokenCallContext,
+  type TokenCallOutcome,
+} from './tracing.js';

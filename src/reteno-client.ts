@@ -6,7 +6,7 @@ import { basicCredentials } from './credentials.js';
 
 /** How a request to Reteno failed, for every kind of request. */
 export type UpstreamFailure =
-  | { kind: 'auth-refused'; status: number }
+  | { kind: 'auth-refused'; status: number; attempts: number }
   /** Reteno answered 429; `retryAfterMs` from its `Retry-After` header or `retryAfter` body field, if any. */
   | { kind: 'throttled'; retryAfterMs: number | undefined; attempts: number }
   | { kind: 'timeout'; attempts: number }
@@ -14,10 +14,17 @@ export type UpstreamFailure =
   | { kind: 'failed'; detail: string; attempts: number; status?: number };
 
 /** How one token request ended, in the terms of the token route's contract. */
-export type TokenOutcome = { kind: 'token'; token: string } | { kind: 'not-found' } | UpstreamFailure;
+export type TokenOutcome =
+  | { kind: 'token'; token: string; attempts: number }
+  | { kind: 'not-found'; attempts: number }
+  | UpstreamFailure;
 
 /** How creating (or updating) a contact ended: `repeated` is Reteno's 409 for the same request within a minute. */
-export type UpsertOutcome = { kind: 'upserted' } | { kind: 'repeated' } | UpstreamFailure;
+export type UpsertOutcome =
+  { kind: 'upserted'; attempts: number } | { kind: 'repeated'; attempts: number } | UpstreamFailure;
+
+/** Any answer of the client. */
+export type RetenoAnswer = TokenOutcome | UpsertOutcome;
 
 export interface RetenoClient {
   /** Asks Reteno for a contact's token, retries included, by `deadline` (epoch ms). */
@@ -128,13 +135,16 @@ export function createRetenoClient(settings: {
         if (typeof token !== 'string' || token.length > maxTokenLength) {
           return { kind: 'failed', detail: 'the answer has no token string', attempts, status: 200 };
         }
-        return token === '' ? { kind: 'not-found' } : { kind: 'token', token };
+        return token === '' ? { kind: 'not-found', attempts } : { kind: 'token', token, attempts };
       }),
     upsertContact: async (body, deadline) => {
-      const outcome = await post(contactEndpoint, body, deadline, (): UpsertOutcome => ({
+      const outcome = await post(contactEndpoint, body, deadline, (_body, attempts): UpsertOutcome => ({
         kind: 'upserted',
+        attempts,
       }));
-      return outcome.kind === 'failed' && outcome.status === 409 ? { kind: 'repeated' } : outcome;
+      return outcome.kind === 'failed' && outcome.status === 409
+        ? { kind: 'repeated', attempts: outcome.attempts }
+        : outcome;
     },
   };
 }
@@ -172,7 +182,7 @@ function outcomeOf(error: RequestError, attempts: number): UpstreamFailure {
   const status = error.response?.statusCode;
   switch (failure) {
     case 'auth':
-      return { kind: 'auth-refused', status: status ?? 401 };
+      return { kind: 'auth-refused', status: status ?? 401, attempts };
     case 'throttled':
       return { kind: 'throttled', retryAfterMs: retryAfterMs(error.response), attempts };
     default:

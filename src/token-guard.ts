@@ -9,6 +9,7 @@ import {
 } from 'rate-limiter-flexible';
 import type { ValidContact } from './contact.js';
 import type { UpstreamFailure } from './reteno-client.js';
+import { publishBackoff, publishOverBudget } from './tracing.js';
 import type { Config } from './types.js';
 
 /** The longest back-off the instance picks itself after a 429 without `Retry-After`. */
@@ -74,8 +75,10 @@ export function createTokenGuard(
         await budget.consume(contactKey(contact));
         return 0;
       } catch (rejection) {
-        if (rejection instanceof RateLimiterRes) return Math.max(rejection.msBeforeNext, 1);
-        throw rejection;
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        const overBudgetMs = Math.max(rejection.msBeforeNext, 1);
+        publishOverBudget(Math.ceil(overBudgetMs / 1000));
+        return overBudgetMs;
       }
     },
 
@@ -192,6 +195,7 @@ function createBackoff(
           ? windowSeconds(struck.consumedPoints)
           : Math.min(Math.max(Math.ceil(retryAfterMs / 1000), 1), maxRetryAfterSeconds);
       await Promise.all([blocked.block(key, seconds), probe.delete(key)]);
+      publishBackoff(seconds, retryAfterMs === undefined ? 'exponential' : 'retry-after');
       if (wasProbe) tell();
       return seconds * 1000;
     },

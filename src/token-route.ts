@@ -2,9 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { checkContact } from './contact.js';
 import { errorCodes } from './errors.js';
 import type { SafeLogger } from './log.js';
-import type { TokenForNewContact } from './contact-creation.js';
+import type { TimeReteno, TokenForNewContact } from './contact-creation.js';
 import type { RetenoClient } from './reteno-client.js';
 import type { TokenGuard } from './token-guard.js';
+import { traceTokenCall } from './tracing.js';
 import type { Config } from './types.js';
 
 /** The header every call from the embed carries (a cross-site form cannot send it), and every answer of the route. */
@@ -30,25 +31,32 @@ export function createTokenRoute(
       res.status(405).json({ error: 'method_not_allowed' });
       return;
     }
+    // Built only while someone subscribes to the token channel (see tracing.ts).
+    const trace = traceTokenCall(res);
     if (!isFromOwnPage(req, config.allowedOrigins)) {
       res.status(403).json({ error: 'forbidden' });
+      trace?.outcome('forbidden');
+      trace?.returned();
       return;
     }
 
     // The route's whole answer, waiting in line included, is due by then.
     const deadline = Date.now() + config.timeout;
+    const fail = trace ? trace.failing(next) : next;
     // A synchronous throw becomes a rejection, so every resolveContact error reaches next() the same way.
-    Promise.resolve()
+    const answered = Promise.resolve()
       .then(() => config.resolveContact(req))
       .then(async (value) => {
         const check = checkContact(value);
         if (check.kind === 'anonymous') {
           res.status(401).json({ error: 'unauthenticated' });
+          trace?.outcome('unauthenticated');
           return;
         }
         if (check.kind === 'invalid') {
           log.warn(errorCodes.invalidContact, `The token route refused a contact: ${check.reason}.`);
           res.status(422).json({ error: 'invalid_contact' });
+          trace?.outcome('invalid-contact');
           return;
         }
         const overBudgetMs = await guard.spendBudget(check.contact);
@@ -62,14 +70,19 @@ export function createTokenRoute(
           );
           res.setHeader('Retry-After', String(Math.ceil(overBudgetMs / 1000)));
           res.status(429).json({ error: 'too_many_requests' });
+          trace?.outcome('over-budget');
           return;
         }
-        let outcome = await guard.callReteno(deadline, () =>
-          client.requestContactToken(check.contact, deadline),
+        // Each call to Reteno, timed for the trace when someone subscribes.
+        const timed: TimeReteno = trace ? (call) => trace.timeReteno(call) : (call) => call;
+        let outcome = await guard.callReteno(
+          deadline,
+          timed(() => client.requestContactToken(check.contact, deadline)),
         );
         if (outcome.kind === 'not-found' && tokenForNewContact !== undefined) {
-          outcome = await tokenForNewContact(req, check.contact, deadline);
+          outcome = await tokenForNewContact(req, check.contact, deadline, timed);
         }
+        trace?.guarded(outcome);
         switch (outcome.kind) {
           case 'token':
             res.status(200).json({ token: outcome.token });
@@ -113,8 +126,9 @@ export function createTokenRoute(
             res.status(502).json({ error: 'upstream_error' });
             return;
         }
-      }, next)
-      .catch(next);
+      }, fail)
+      .catch(fail);
+    trace?.returned(answered);
   };
 }
 
