@@ -64,7 +64,8 @@ function load(site, pageHeaders) {
       res.on('data', (chunk) => chunks.push(chunk));
       res.on('end', () => {
         if (res.statusCode !== 200) reject(new Error(`${site.name} answered ${res.statusCode}`));
-        resolve({ body: Buffer.concat(chunks).toString(), micros: site.own * 1000 });
+        const setCookie = res.headers['set-cookie'] ?? [];
+        resolve({ body: Buffer.concat(chunks).toString(), micros: site.own * 1000, setCookie });
       });
     };
     request({ ...site.connection, headers: pageHeaders }, answer)
@@ -90,7 +91,16 @@ for (const name of shuffled(Object.keys(layers))) sites[name] = await startSite(
 
 // The pages must be what they claim: the floor's page, plus one embed on the signed-in visitor's.
 const embedPattern = /<script nonce="[A-Za-z0-9+/=]+">[\s\S]*?<\/script>/g;
-const signedInPage = (await load(sites.package, headers.signedIn)).body;
+const first = await load(sites.package, headers.signedIn);
+const signedInPage = first.body;
+// From then on the visitor's browser sends back the cookie the package set (its contact's opaque id), as browsers do.
+const visitors = {
+  anonymous: headers.anonymous,
+  signedIn: {
+    ...headers.signedIn,
+    cookie: [headers.signedIn.cookie, ...first.setCookie.map((c) => c.split(';')[0])].join('; '),
+  },
+};
 const [embed, ...others] = signedInPage.match(embedPattern) ?? [];
 if (
   !embed?.includes("eS('init'") ||
@@ -111,7 +121,7 @@ for (let round = 0; round < (warmUp + requests) / block; round++) {
   for (const row of shuffled(Object.keys(times))) {
     const [name, visitor] = row.split('.');
     for (let sent = 0; sent < block; sent++) {
-      const { micros } = await load(sites[name], headers[visitor]);
+      const { micros } = await load(sites[name], visitors[visitor]);
       if (round * block >= warmUp) times[row].push(micros);
     }
   }

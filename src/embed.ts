@@ -116,7 +116,7 @@ export function createEmbedRenderer(settings: {
       beforeHeaders +
       headers +
       beforeContactId +
-      htmlSafeJson(session.contactId) +
+      session.contactIdJson +
       beforeAnnounce +
       (session.announce ? '1' : '0') +
       beforeLanguage +

@@ -8,7 +8,7 @@ import { createLanguagePicker } from './language.js';
 import { createSafeLogger, type SafeLogger } from './log.js';
 import { parseOptions } from './options.js';
 import { createRetenoClient } from './reteno-client.js';
-import { createSessionWatch } from './session-watch.js';
+import { createSessionWatch, mayCarrySessionCookie } from './session-watch.js';
 import { createTokenGuard } from './token-guard.js';
 import { createTokenRoute } from './token-route.js';
 import type {
@@ -107,7 +107,7 @@ export function retenoInbox(
     const helper =
       check.kind === 'valid'
         ? embedFor(req, res, check.contact)
-        : config.embedAnonymous || sessionWatch.mayCarryCookie(req)
+        : config.embedAnonymous || mayCarrySessionCookie(req)
           ? embedFor(req, res, undefined)
           : undefined;
     if (helper !== undefined) res.locals.retenoInbox = helper;
@@ -132,7 +132,7 @@ export function retenoInbox(
     if (
       (resolved === null || resolved === undefined) &&
       !config.embedAnonymous &&
-      !sessionWatch.mayCarryCookie(req)
+      !mayCarrySessionCookie(req)
     ) {
       next();
       return;

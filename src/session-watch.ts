@@ -12,19 +12,22 @@ export const sessionChannel = 'reteno-inbox';
 /** The cookie that remembers which contact the browser's last page was rendered for. */
 export const sessionCookie = 'reteno_inbox_contact';
 
-// What the cookie may hold: an id as contactIdOf makes it. Anything else counts as no cookie.
-const idPattern = /^[A-Za-z0-9_-]{22}$/;
+const maxRecentIds = 256;
+const cookieName = `${sessionCookie}=`;
+
+// The cookie in a Cookie header, when it holds an id as contactIdOf makes it. Anything else counts as no cookie.
+const cookiePattern = /(?:^|;)\s*reteno_inbox_contact\s*=\s*([A-Za-z0-9_-]{22})\s*(?:;|$)/;
 
 /** What one page tells the other tabs: its contact's id ('' for nobody), and whether that changed. */
 export interface SessionState {
   contactId: string;
+  /** `contactId` as the page prints it, through the HTML-safe serializer. */
+  contactIdJson: string;
   /** The browser's previous page was for someone else: this page announces `contactId` to the other tabs. */
   announce: boolean;
 }
 
 export interface SessionWatch {
-  /** Whether the request may carry the cookie: a cheap test that lets most anonymous requests skip the helper. */
-  mayCarryCookie(req: Request): boolean;
   /**
    * Called once when a page's helper renders: compares the page's contact with the cookie and, when they differ,
    * updates the cookie (headers are still unsent while a template renders).
@@ -40,11 +43,24 @@ export interface SessionWatch {
  */
 export function createSessionWatch(apiKey: string): SessionWatch {
   const key = createHmac('sha256', apiKey).update('express-reteno-inbox session-watch').digest();
-  const contactIdOf = (contact: ValidContact) =>
-    createHmac('sha256', key)
-      .update(JSON.stringify(contactFields.map((field) => contact[field] ?? '')))
-      .digest('base64url')
-      .slice(0, 22);
+  // Most pages are for a few recent visitors: their ids are remembered (a bounded memo), not hashed again.
+  // Validated contact fields hold no control characters, so '\n' keeps them apart.
+  const recentIds = new Map<string, { id: string; json: string }>();
+  const nobody = { id: '', json: htmlSafeJson('') };
+  const contactIdOf = (contact: ValidContact) => {
+    const known = `${contact.email ?? ''}\n${contact.phone ?? ''}\n${contact.externalCustomerId ?? ''}`;
+    let remembered = recentIds.get(known);
+    if (remembered === undefined) {
+      const id = createHmac('sha256', key)
+        .update(JSON.stringify(contactFields.map((field) => contact[field] ?? '')))
+        .digest('base64url')
+        .slice(0, 22);
+      remembered = { id, json: htmlSafeJson(id) };
+      if (recentIds.size >= maxRecentIds) recentIds.clear();
+      recentIds.set(known, remembered);
+    }
+    return remembered;
+  };
 
   const templatePath = packageFile('views/session-change.ejs');
   const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
@@ -61,16 +77,17 @@ export function createSessionWatch(apiKey: string): SessionWatch {
   }).split('\0');
 
   return {
-    mayCarryCookie: (req) => req.headers.cookie?.includes(`${sessionCookie}=`) === true,
     update(req, res, contact) {
-      const contactId = contact === undefined ? '' : contactIdOf(contact);
-      if (contactId === (cookieValue(req.headers.cookie) ?? '')) return { contactId, announce: false };
+      const { id: contactId, json: contactIdJson } = contact === undefined ? nobody : contactIdOf(contact);
+      if (contactId === (cookieValue(req.headers.cookie) ?? '')) {
+        return { contactId, contactIdJson, announce: false };
+      }
       if (!res.headersSent) {
         const options = { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/' } as const;
         if (contactId === '') res.clearCookie(sessionCookie, options);
         else res.cookie(sessionCookie, contactId, options);
       }
-      return { contactId, announce: true };
+      return { contactId, contactIdJson, announce: true };
     },
     renderSignedOut(nonce) {
       return beforeNonce + (nonce === undefined ? '' : ` nonce="${nonce}"`) + afterNonce;
@@ -78,14 +95,12 @@ export function createSessionWatch(apiKey: string): SessionWatch {
   };
 }
 
+/** Whether the request may carry the cookie: a cheap test that lets most anonymous requests skip the helper. */
+export function mayCarrySessionCookie(req: Request): boolean {
+  return req.headers.cookie?.includes(cookieName) === true;
+}
+
 /** The session cookie's value in a Cookie header, if it holds an id. */
 function cookieValue(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  for (const pair of header.split(';')) {
-    const [name, value] = pair.split('=', 2);
-    if (name?.trim() === sessionCookie && value !== undefined && idPattern.test(value.trim())) {
-      return value.trim();
-    }
-  }
-  return undefined;
+  return header === undefined ? undefined : cookiePattern.exec(header)?.[1];
 }

@@ -112,9 +112,14 @@ export function createTokenRoute(
             res.status(503).json({ error: 'upstream_busy' });
             return;
           case 'timeout':
-            log.warn(
+            // Under a flood many requests time out together while waiting in line: one line every 10 s says so.
+            log.warnAtMostEvery(
+              outcome.attempts === 0 ? 'timeout-waiting' : 'timeout',
+              10_000,
               errorCodes.upstreamFailed,
-              `Reteno did not answer within ${config.timeout} ms (${outcome.attempts} attempt(s)).`,
+              outcome.attempts === 0
+                ? `A token request waited for a place at Reteno for the whole timeout (${config.timeout} ms); answered 504 (logged at most every 10 s). See maxInFlight.`
+                : `Reteno did not answer within ${config.timeout} ms (${outcome.attempts} attempt(s)); answered 504 (logged at most every 10 s).`,
             );
             res.status(504).json({ error: 'upstream_timeout' });
             return;

@@ -11,7 +11,11 @@ const settings = {
   tokenPath: '/reteno/app-inbox/token',
   languages: new Set(['en', 'uk', 'de']),
 };
-const session = { contactId: 'AbCdEfGhIjKlMnOpQrStUv', announce: false };
+const session = {
+  contactId: 'AbCdEfGhIjKlMnOpQrStUv',
+  contactIdJson: '"AbCdEfGhIjKlMnOpQrStUv"',
+  announce: false,
+};
 
 describe('embed renderer', () => {
   it('prints the nonce, token URL, headers and language it is given', () => {
@@ -86,7 +90,7 @@ describe('embed renderer', () => {
         tokenUrl: '/t',
         csrfToken: 'csrf-1',
         language: 'de',
-        session: { contactId: session.contactId, announce: true },
+        session: { ...session, announce: true },
       }),
     ).toBe(
       template({
