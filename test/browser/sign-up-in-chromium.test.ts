@@ -1,5 +1,6 @@
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../../examples/demo/server.js';
+import type { RetenoEmulator } from '../../src/emulator/index.js';
 import {
   describeInChromium,
   listedMessages,
@@ -20,7 +21,8 @@ describeInChromium('a new sign-up on the demo (Chromium)', () => {
     async () => {
       const demo = await createDemo({ port: 0, env: { DEMO_POLL_INTERVAL_MS: '400' }, log: () => {} });
       chromium.afterTest(() => demo.close());
-      const emulator = demo.emulator;
+      // Typed here: before a build, the demo's import of the package's emulator has no types to give.
+      const emulator: RetenoEmulator | undefined = demo.emulator;
       if (!emulator) throw new Error('The demo started without its emulator');
       const email = `new-reader-${Date.now()}@example.com`;
       expect(emulator.contacts().some((contact) => contact.email === email)).toBe(false);
