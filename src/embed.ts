@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import ejs from 'ejs';
 import { htmlSafeJson } from './html-safe.js';
-import { packageFile } from './package-files.js';
 import { type SessionState, sessionChannel } from './session-watch.js';
 import type { RetenoFlags } from './types.js';
+import { compileView, nonceAttribute as nonceAttributeOf, slotMarker, textsAround } from './views.js';
 
 /** What one page's embed depends on. All strings are raw; escaping happens here. */
 export interface EmbedValues {
@@ -21,6 +19,7 @@ export interface EmbedValues {
 
 export type RenderEmbed = (values: EmbedValues) => string;
 
+const view = 'views/embed.ejs';
 const slotNames = [
   'nonceAttribute',
   'tokenUrl',
@@ -29,10 +28,6 @@ const slotNames = [
   'announce',
   'language',
 ] as const;
-type SlotName = (typeof slotNames)[number];
-
-// NUL cannot come out of the template's text or of htmlSafeJson (JSON escapes it), so it marks slots safely.
-const slotMarker = (name: SlotName) => `\0${name}\0`;
 
 /**
  * Compiles views/embed.ejs once and renders it at creation with markers where the per-page values go, keeping
@@ -46,29 +41,22 @@ export function createEmbedRenderer(settings: {
   tokenPath: string;
   languages: ReadonlySet<string>;
 }): RenderEmbed {
-  const templatePath = packageFile('views/embed.ejs');
-  const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
-    filename: templatePath,
-    // Values are escaped by htmlSafeJson, not by HTML entity escaping, which would be wrong inside <script>.
-    strict: true,
-    _with: false,
-    localsName: 'embed',
-    destructuredLocals: [
-      'nonceAttribute',
-      'scriptUrl',
-      'initFlags',
-      'tokenUrl',
-      'tokenHeaders',
-      'contactId',
-      'announce',
-      'channel',
-      'language',
-    ],
-  });
+  const template = compileView(view, [
+    'nonceAttribute',
+    'scriptUrl',
+    'initFlags',
+    'tokenUrl',
+    'tokenHeaders',
+    'contactId',
+    'announce',
+    'channel',
+    'language',
+  ]);
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
   const channel = htmlSafeJson(sessionChannel);
   const [beforeNonce, beforeTokenUrl, beforeHeaders, beforeContactId, beforeAnnounce, beforeLanguage, end] =
     textsAround(
+      view,
       template({
         nonceAttribute: slotMarker('nonceAttribute'),
         scriptUrl,
@@ -83,6 +71,7 @@ export function createEmbedRenderer(settings: {
       slotNames,
     );
   const [trackingBeforeNonce, trackingEnd] = textsAround(
+    view,
     template({
       nonceAttribute: slotMarker('nonceAttribute'),
       scriptUrl,
@@ -104,7 +93,7 @@ export function createEmbedRenderer(settings: {
   const languageJson = new Map([...settings.languages].map((language) => [language, htmlSafeJson(language)]));
 
   return function renderEmbed({ nonce, tokenUrl, csrfToken, language, session }) {
-    const nonceAttribute = nonce === undefined ? '' : ` nonce="${nonce}"`;
+    const nonceAttribute = nonceAttributeOf(nonce);
     if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
     const headers =
       csrfToken === undefined ? markerOnly : htmlSafeJson({ ...marker, [settings.csrfHeader]: csrfToken });
@@ -124,17 +113,4 @@ export function createEmbedRenderer(settings: {
       end
     );
   };
-}
-
-/** The rendered text before, between and after the slots, which must be the expected ones in that order. */
-function textsAround<Slots extends readonly SlotName[]>(
-  rendered: string,
-  expected: Slots,
-): [string, ...{ [Index in keyof Slots]: string }] {
-  const parts = rendered.split(/\0(nonceAttribute|tokenUrl|tokenHeaders|contactId|announce|language)\0/);
-  const names = parts.filter((_, index) => index % 2 === 1);
-  if (names.join() !== expected.join()) {
-    throw new Error(`views/embed.ejs must print ${expected.join(', ')} once each, in that order`);
-  }
-  return parts.filter((_, index) => index % 2 === 0) as [string, ...{ [Index in keyof Slots]: string }];
 }

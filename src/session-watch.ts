@@ -1,10 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Request, Response } from 'express';
-import ejs from 'ejs';
 import { contactFields, type ValidContact } from './contact.js';
 import { htmlSafeJson } from './html-safe.js';
-import { packageFile } from './package-files.js';
+import { compileView, nonceAttribute, slotMarker, textsAround } from './views.js';
 
 /** The BroadcastChannel the pages of one site tell each other about a change of visitor on. */
 export const sessionChannel = 'reteno-inbox';
@@ -62,19 +60,15 @@ export function createSessionWatch(apiKey: string): SessionWatch {
     return remembered;
   };
 
-  const templatePath = packageFile('views/session-change.ejs');
-  const template = ejs.compile(readFileSync(templatePath, 'utf8'), {
-    filename: templatePath,
-    strict: true,
-    _with: false,
-    localsName: 'change',
-    destructuredLocals: ['nonceAttribute', 'channel'],
-  });
-  // NUL cannot come out of the template's text or of htmlSafeJson, so it marks where the nonce goes.
-  const [beforeNonce = '', afterNonce = ''] = template({
-    nonceAttribute: '\0',
-    channel: htmlSafeJson(sessionChannel),
-  }).split('\0');
+  const view = 'views/session-change.ejs';
+  const [beforeNonce, afterNonce] = textsAround(
+    view,
+    compileView(view, ['nonceAttribute', 'channel'])({
+      nonceAttribute: slotMarker('nonceAttribute'),
+      channel: htmlSafeJson(sessionChannel),
+    }),
+    ['nonceAttribute'] as const,
+  );
 
   return {
     update(req, res, contact) {
@@ -90,7 +84,7 @@ export function createSessionWatch(apiKey: string): SessionWatch {
       return { contactId, contactIdJson, announce: true };
     },
     renderSignedOut(nonce) {
-      return beforeNonce + (nonce === undefined ? '' : ` nonce="${nonce}"`) + afterNonce;
+      return beforeNonce + nonceAttribute(nonce) + afterNonce;
     },
   };
 }

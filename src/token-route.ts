@@ -8,6 +8,8 @@ import type { TokenGuard } from './token-guard.js';
 import { traceTokenCall } from './tracing.js';
 import type { Config } from './types.js';
 
+const untimed: TimeReteno = (call) => call;
+
 /** The header every call from the embed carries (a cross-site form cannot send it), and every answer of the route. */
 export const markerHeader = 'x-reteno-inbox';
 
@@ -22,6 +24,9 @@ export function createTokenRoute(
   tokenForNewContact: TokenForNewContact | undefined,
   log: SafeLogger,
 ) {
+  const overBudgetMessage = config.tokenBudget
+    ? `A contact asked for more than ${config.tokenBudget.limit} tokens in ${config.tokenBudget.windowMs / 1000} s; answered 429 without calling Reteno (logged at most once a minute).`
+    : '';
   return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
     res.setHeader('Cache-Control', 'no-store');
     // Tells the embed that the answer comes from this route and not from a middleware in front of it.
@@ -61,20 +66,14 @@ export function createTokenRoute(
         }
         const overBudgetMs = await guard.spendBudget(check.contact);
         if (overBudgetMs > 0) {
-          const { limit, windowMs } = config.tokenBudget || { limit: 0, windowMs: 0 };
-          log.warnAtMostEvery(
-            'token-budget',
-            60_000,
-            errorCodes.tokenBudget,
-            `A contact asked for more than ${limit} tokens in ${windowMs / 1000} s; answered 429 without calling Reteno (logged at most once a minute).`,
-          );
+          log.warnAtMostEvery('token-budget', 60_000, errorCodes.tokenBudget, overBudgetMessage);
           res.setHeader('Retry-After', String(Math.ceil(overBudgetMs / 1000)));
           res.status(429).json({ error: 'too_many_requests' });
           trace?.outcome('over-budget');
           return;
         }
         // Each call to Reteno, timed for the trace when someone subscribes.
-        const timed: TimeReteno = trace ? (call) => trace.timeReteno(call) : (call) => call;
+        const timed: TimeReteno = trace ? (call) => trace.timeReteno(call) : untimed;
         let outcome = await guard.callReteno(
           deadline,
           timed(() => client.requestContactToken(check.contact, deadline)),

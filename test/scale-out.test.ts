@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import { createClient, type RedisClientType } from 'redis';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
-import { startRedis } from './helpers/redis.js';
+import { startRedis } from '../bench/redis.js';
 import { describeWith, redisServer, redisServerCommand } from './helpers/requirements.js';
 import { apiKey, buildSite, scriptId, scriptTags, tokenPath } from './helpers/site.js';
 

@@ -8,7 +8,7 @@ import { createClient } from 'redis';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 import type { Contact, RetenoInboxOptions } from '../src/index.js';
-import { startRedis } from './helpers/redis.js';
+import { startRedis } from '../bench/redis.js';
 import { describeWith, redisServer, redisServerCommand } from './helpers/requirements.js';
 import {
   apiKey,
