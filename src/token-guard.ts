@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type RateLimiterAbstract,
   RateLimiterMemory,
@@ -20,6 +18,8 @@ export const maxRetryAfterSeconds = 300;
 const strikesSeconds = 300;
 /** What a request keeps for answering when it waits for another one's test of Reteno until its deadline. */
 const deadlineMarginMs = 20;
+/** The longest a request keeps, after a back-off window it waits for, for its own call to Reteno. */
+const maxCallReserveMs = 1000;
 
 type Throttled = Extract<UpstreamFailure, { kind: 'throttled' }>;
 
@@ -47,8 +47,11 @@ export interface TokenGuard {
  * stores: in memory, or in Redis when `redis` is given, so that every instance shares the budget and the back-off.
  */
 export function createTokenGuard(
-  config: Pick<Config, 'tokenBudget' | 'maxInFlight' | 'maxQueued' | 'redis'>,
+  config: Pick<Config, 'tokenBudget' | 'maxInFlight' | 'maxQueued' | 'redis' | 'timeout'>,
 ): TokenGuard {
+  // A request waits for the end of a back-off window only if this much of its time is left after it: the first
+  // request that wakes tests Reteno, and a test that runs out of time tells nobody anything.
+  const callReserveMs = Math.min(config.timeout / 2, maxCallReserveMs);
   const limiter = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
     const options = { keyPrefix, points, duration };
     if (config.redis === undefined) return new RateLimiterMemory(options);
@@ -108,7 +111,7 @@ export function createTokenGuard(
           // A 429 is never retried at once: the request waits for the back-off like every other one.
           waitMs = await backoff.throttled(outcome.retryAfterMs, admission.probe);
         }
-        if (Date.now() + waitMs >= deadline) {
+        if (Date.now() + waitMs + callReserveMs > deadline) {
           // While another request tests Reteno, its answer may still come in time.
           const untilDeadline = deadline - Date.now() - deadlineMarginMs;
           if (!admission.probeOut || untilDeadline <= 0) {
@@ -158,11 +161,11 @@ function createBackoff(
   // One point per window: the call that takes it tests Reteno.
   const probe = limiter('reteno-inbox:probe', 1, maxBackoffSeconds);
   const windowSeconds = (strikeCount: number) => Math.min(2 ** (strikeCount - 1), maxBackoffSeconds);
-  // Aborted when a probe of this instance gets its answer, so that the requests waiting for it look again at once.
-  let news = new AbortController();
+  // The requests of this instance waiting for a window to end: woken early when a probe of this instance gets its
+  // answer, so that they look again at once.
+  const waiting = new Set<() => void>();
   const tell = () => {
-    news.abort();
-    news = new AbortController();
+    for (const wake of waiting) wake();
   };
 
   return {
@@ -207,11 +210,16 @@ function createBackoff(
     },
 
     /** Waits `ms`, or less when a probe of this instance gets its answer first. */
-    async wait(ms: number): Promise<void> {
-      const { signal } = news;
-      // Every waiting request listens; their number is bounded by what the site lets in, not by a listener limit.
-      setMaxListeners(0, signal);
-      await sleep(ms, undefined, { signal }).catch(() => {});
+    wait(ms: number): Promise<void> {
+      return new Promise((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          waiting.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, ms);
+        waiting.add(wake);
+      });
     },
   };
 }

@@ -372,7 +372,7 @@ describe('token route fault matrix', () => {
 
   describe('Reteno is busy', () => {
     it('retries a 429 after its Retry-After when that fits in the timeout', async () => {
-      const site = await startSite({ timeout: 1500 });
+      const site = await startSite({ timeout: 2500 });
       emulator.fail({ kind: 'status', status: 429, retryAfter: 1, times: 1, route: 'token' });
       const { response, elapsed } = await askToken(site);
       expect(response.status).toBe(200);

@@ -238,12 +238,18 @@ describe('requests to Reteno in flight', () => {
 
 describe('one back-off after a 429', () => {
   it('sends Reteno one request per back-off window while it throttles, answering 503 with Retry-After meanwhile', async () => {
-    const { app, logs } = site({ timeout: 800, tokenBudget: false });
+    // A request waits for a window when half its timeout (at most 1 s) is left after it for its own call.
+    const { app, logs } = site({ timeout: 3000, tokenBudget: false });
     emulator.fail({ kind: 'status', status: 429, route: 'token' });
     const server = app.listen(0, '127.0.0.1');
     const statuses = new Map<number, number>();
     try {
-      // A new visitor every 50 ms for 3.5 s: 1 s after the first 429 one request tests Reteno again, then 2 s later.
+      // The first 429 (alone, so that no other request is on its way to Reteno when it comes back; it waits for
+      // the 1 s window and tests Reteno again itself), then a new visitor every 50 ms for 3.5 s: 2 s later one of
+      // them tests Reteno again.
+      // The exact windows, on a virtual clock: token-guard-clock.test.ts.
+      const first = await askToken(server, 'anna');
+      statuses.set(first.status, 1);
       const pending: Promise<void>[] = [];
       const started = performance.now();
       for (let index = 0; performance.now() - started < 3500; index++) {
@@ -268,23 +274,24 @@ describe('one back-off after a 429', () => {
   });
 
   it('lengthens the window after each 429 (1 s, then 2 s) and ends it at the first answer', async () => {
-    const { app } = site({ timeout: 300, tokenBudget: false });
+    // Too short to wait for a window and still keep half the timeout for the call: answered 503 at once.
+    const { app } = site({ timeout: 1900, tokenBudget: false });
     emulator.fail({ kind: 'status', status: 429, route: 'token', times: 2 });
     const first = await askToken(app);
     expect([first.status, first.headers['retry-after']]).toEqual([503, '1']);
-    await sleep(1050);
+    await sleep(1100);
     const probe = await askToken(app, 'bob');
     expect([probe.status, probe.headers['retry-after']]).toEqual([503, '2']);
     expect((await askToken(app, 'carol')).status).toBe(503);
     expect(tokenCalls()).toBe(2);
-    await sleep(2050);
+    await sleep(2100);
     expect((await askToken(app, 'carol')).status).toBe(200);
     expect((await askToken(app, 'dave')).status).toBe(200);
     expect(tokenCalls()).toBe(4);
   });
 
   it('lets a request wait for the end of the window when that fits in its timeout', async () => {
-    const { app } = site({ timeout: 2000, tokenBudget: false });
+    const { app } = site({ timeout: 3000, tokenBudget: false });
     emulator.fail({ kind: 'status', status: 429, retryAfter: 1, route: 'token', times: 1 });
     const [first, second] = await Promise.all([
       askToken(app, 'anna'),
@@ -355,7 +362,7 @@ describeWith([redisServer], 'several instances sharing one Redis', () => {
   it.each(Object.keys(clientKinds) as (keyof typeof clientKinds)[])(
     'shares the back-off after a 429 between instances (%s)',
     async (kind) => {
-      const { first, second, close } = await twoInstances(kind, { timeout: 500, tokenBudget: false });
+      const { first, second, close } = await twoInstances(kind, { timeout: 1500, tokenBudget: false });
       try {
         emulator.fail({ kind: 'status', status: 429, retryAfter: 2, route: 'token', times: 1 });
         expect((await askToken(first)).status).toBe(503);
@@ -373,7 +380,7 @@ describeWith([redisServer], 'several instances sharing one Redis', () => {
     const connection = await clientKinds['node-redis']();
     try {
       await connection.client.flushAll();
-      const { app } = site({ redis: connection.client, timeout: 300, tokenBudget: false });
+      const { app } = site({ redis: connection.client, timeout: 1000, tokenBudget: false });
       emulator.fail({ kind: 'status', status: 429, route: 'token' });
       // Earlier 429s of the instances, as the store remembers them: the next one is the 4th, 5th, 6th, 9th.
       for (const [strikes, window] of [
