@@ -382,21 +382,18 @@ describe('token route fault matrix', () => {
     });
 
     it.each([
-      ['in seconds', 30, (value: number) => value === 30],
-      [
-        'as an HTTP date',
-        new Date(Date.now() + 120_000).toUTCString(),
-        (value: number) => value >= 100 && value <= 121,
-      ],
+      ['in seconds', 20, 20],
+      ['in seconds, over 30', 120, 30],
+      ['as an HTTP date 2 minutes ahead', new Date(Date.now() + 120_000).toUTCString(), 30],
     ] as const)(
-      'answers 503 upstream_busy at once when Retry-After (%s) is longer than the timeout',
+      'answers 503 upstream_busy at once when Retry-After (%s) is longer than the timeout, for at most 30 s',
       async (_case, retryAfter, expected) => {
         const site = await startSite();
         emulator.fail({ kind: 'status', status: 429, retryAfter, route: 'token' });
         const { response, elapsed } = await askToken(site);
         expect(response.status).toBe(503);
         expect(response.body).toEqual({ error: 'upstream_busy' });
-        expect(expected(Number(response.headers['retry-after']))).toBe(true);
+        expect(Number(response.headers['retry-after'])).toBe(expected);
         // Not waiting for a retry that cannot fit.
         expect(elapsed).toBeLessThan(timeout / 2);
         expect(tokenCalls()).toHaveLength(1);

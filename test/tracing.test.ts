@@ -151,7 +151,7 @@ describe('token channel', () => {
     emulator.fail({ kind: 'status', status: 429, retryAfter: 1, route: 'token', times: 1 });
     const { context } = await traced(site({ timeout: 500 }));
     expect(context).toMatchObject({ outcome: 'busy', status: 503, attempts: 1, upstreamStatus: 429 });
-    expect(recording.backoff).toEqual([{ seconds: 1, reason: 'retry-after' }]);
+    expect(recording.backoff).toEqual([{ endpoint: 'token', seconds: 1, reason: 'retry-after' }]);
   });
 
   it('counts the back-off in waitedMs, and every attempt, when the call gets its token after it', async () => {
@@ -165,8 +165,9 @@ describe('token channel', () => {
   it("counts the time in the guard's queue in waitedMs", async () => {
     emulator.fail({ kind: 'timeout', delayMs: 300, route: 'token', times: 1 });
     const app = site({ maxInFlight: 1 });
-    const ask = () => request(app).post(tokenPath).set('X-Reteno-Inbox', '1');
-    const responses = await Promise.all([ask(), ask()]);
+    const ask = (contact: string) =>
+      request(app).post(tokenPath).set({ 'X-Reteno-Inbox': '1', 'X-Test-Contact': contact });
+    const responses = await Promise.all([ask('dave'), ask('anna')]);
     recording.tokens.push(...responses.map((response) => response.body.token));
     const calls = recording.published
       .filter(({ event }) => event === 'asyncEnd')
@@ -179,7 +180,7 @@ describe('token channel', () => {
   it('publishes a back-off of its own choosing as exponential', async () => {
     emulator.fail({ kind: 'status', status: 429, route: 'token', times: 1 });
     await traced(site({ timeout: 300 }));
-    expect(recording.backoff).toEqual([{ seconds: 1, reason: 'exponential' }]);
+    expect(recording.backoff).toEqual([{ endpoint: 'token', seconds: 1, reason: 'exponential' }]);
   });
 
   it('traces a Reteno that does not answer as timeout, 504', async () => {
