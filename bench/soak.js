@@ -24,7 +24,16 @@ console.log(
     `warm-up, concurrency ${concurrency}, upstream fault rate ${faultRate}, timeout ${timeout} ms, seed ${seed}\n`,
 );
 const upstream = await startChild('./upstream.js', ['--fault-rate', faultRate, '--seed', seed]);
-const siteArgs = ['--upstream', upstream.url, '--timeout', timeout];
+// The site-wide cap (maxPerSecond, 50 by default) would hold this run to 50 requests a second: the abuse run
+// measures the cap, this one the faults.
+const siteArgs = [
+  '--upstream',
+  upstream.url,
+  '--timeout',
+  timeout,
+  '--guard',
+  process.env.SOAK_GUARD ?? '{"maxPerSecond":10000}',
+];
 const site = await startChild('./token-site.js', siteArgs, ['--expose-gc']);
 
 /** `amount` token requests through `concurrency` workers: statuses, undocumented answers, latencies in ms. */

@@ -103,15 +103,17 @@ export function createTokenGuard(
     token: createBackoff(store, 'token'),
     contact: createBackoff(store, 'contact'),
   };
-  // One counter per slot of 100 ms, shared by the instances: slot i of a second allows its share of maxPerSecond,
-  // so any second of the clock holds at most maxPerSecond calls, and any 1 s span at most one slot's share more.
+  // One counter per slot of 100 ms, shared by the instances: the first nine tenths of a second share maxPerSecond,
+  // so any second of the clock holds at most maxPerSecond calls, and a call sent late in its second still reaches
+  // Reteno within it. Any 1 s span holds at most one slot's share more.
   const cap = store.counter('rate', maxPerSecond, 1);
-  const slotsPerSecond = 1000 / capSlotMs;
+  const sharingSlots = 9;
   const slotShare = (slot: number) => {
-    const index = slot % slotsPerSecond;
+    const index = slot % (1000 / capSlotMs);
+    if (index >= sharingSlots) return 0;
     return (
-      Math.floor(((index + 1) * maxPerSecond) / slotsPerSecond) -
-      Math.floor((index * maxPerSecond) / slotsPerSecond)
+      Math.floor(((index + 1) * maxPerSecond) / sharingSlots) -
+      Math.floor((index * maxPerSecond) / sharingSlots)
     );
   };
   const nextSlotIn = (now: number) => capSlotMs - (now % capSlotMs);
