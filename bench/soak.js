@@ -16,6 +16,8 @@ const documented = {
   200: (body) => typeof body?.token === 'string' && body.token !== '',
   502: (body, headers) => body?.error === 'upstream_error' && !headers.has('retry-after'),
   503: (body, headers) => body?.error === 'upstream_busy' && /^\d+$/.test(headers.get('retry-after') ?? ''),
+  // A visitor's next call while its previous one still waits (a hang holds it for the whole timeout).
+  429: (body, headers) => body?.error === 'too_many_requests' && headers.get('retry-after') === '1',
   504: (body) => body?.error === 'upstream_timeout',
 };
 

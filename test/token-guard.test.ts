@@ -128,6 +128,22 @@ describe('token budget per contact', () => {
   });
 });
 
+describe('a malformed contact', () => {
+  it('is logged at most once every 10 s per instance, from the token route and the pages together', async () => {
+    const logs = recordLogs();
+    const { app } = buildSite(
+      { baseUrl: emulator.url, logger: logs },
+      { resolveContact: () => ({ email: 'not an e-mail' }) },
+    );
+    for (let index = 0; index < 5; index++) {
+      expect((await askToken(app)).status).toBe(422);
+      await request(app).get('/page').expect(200);
+    }
+    expect(logs.warnings).toEqual([expect.stringContaining('ERR_RETENO_INBOX_INVALID_CONTACT')]);
+    expect(tokenCalls()).toBe(0);
+  });
+});
+
 /** A Reteno on loopback that answers each token request after `delayMs`, counting requests and sockets. */
 async function slowReteno(delayMs: number) {
   const stats = { requests: 0, inFlight: 0, maxInFlight: 0, sockets: 0, maxSockets: 0 };
