@@ -41,9 +41,11 @@ export interface CallLedger {
 /** How a route call got in: admitted, or refused before it reached the line. */
 export type Entry =
   | { kind: 'admitted'; visit: Visit }
-  /** Over its token budget, or asking while its previous request is still in the guard (one place per contact). */
+  /** Over its token budget. */
   | { kind: 'over-budget'; retryAfterSeconds: number }
+  /** Its previous request is still in the guard: one place per contact. */
   | { kind: 'concurrent' }
+  /** The line is full of requests that asked no more than this one. */
   | Extract<GuardRefusal, { kind: 'busy' }>;
 
 /** One route call inside the guard. `leave()` when it has its answer. */

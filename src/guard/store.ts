@@ -32,7 +32,7 @@ export interface GuardCounter {
 }
 
 export interface GuardStore {
-  /** A counter of `points` per `durationSeconds` under `name`; `perContact` ones keep at most `memoryKeys` keys in memory. */
+  /** A counter of `points` per `durationSeconds` under `name`; in memory it keeps at most `memoryKeys` keys. */
   counter(name: string, points: number, durationSeconds: number): GuardCounter;
   /** A contact's key in the counters: an HMAC keyed from the API key, so that no e-mail or phone can be read or guessed. */
   contactKey(contact: ValidContact): string;
