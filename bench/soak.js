@@ -16,6 +16,8 @@ const documented = {
   200: (body) => typeof body?.token === 'string' && body.token !== '',
   502: (body, headers) => body?.error === 'upstream_error' && !headers.has('retry-after'),
   503: (body, headers) => body?.error === 'upstream_busy' && /^\d+$/.test(headers.get('retry-after') ?? ''),
+  // A visitor's next call while its previous one still waits (a hang holds it for the whole timeout).
+  429: (body, headers) => body?.error === 'too_many_requests' && headers.get('retry-after') === '1',
   504: (body) => body?.error === 'upstream_timeout',
 };
 
@@ -24,7 +26,16 @@ console.log(
     `warm-up, concurrency ${concurrency}, upstream fault rate ${faultRate}, timeout ${timeout} ms, seed ${seed}\n`,
 );
 const upstream = await startChild('./upstream.js', ['--fault-rate', faultRate, '--seed', seed]);
-const siteArgs = ['--upstream', upstream.url, '--timeout', timeout];
+// The site-wide cap (maxPerSecond, 50 by default) would hold this run to 50 requests a second: the abuse run
+// measures the cap, this one the faults.
+const siteArgs = [
+  '--upstream',
+  upstream.url,
+  '--timeout',
+  timeout,
+  '--guard',
+  process.env.SOAK_GUARD ?? '{"maxPerSecond":10000}',
+];
 const site = await startChild('./token-site.js', siteArgs, ['--expose-gc']);
 
 /** `amount` token requests through `concurrency` workers: statuses, undocumented answers, latencies in ms. */

@@ -13,6 +13,12 @@ const { values: args } = parseArgs({
     // The token guard's options, as JSON (left out for a package without them).
     guard: { type: 'string', default: '{}' },
     redis: { type: 'string' },
+    'api-key': { type: 'string', default: apiKey },
+    // Creates contacts the upstream does not know through its contact API.
+    'create-contact': { type: 'boolean', default: false },
+    // Times the requests of visitors whose sid starts with this, as the site sees them (the load generator's own
+    // event loop, busy with a crowd, adds its delay to what it measures).
+    watch: { type: 'string' },
   },
 });
 const { retenoInbox } = await loadPackage();
@@ -22,23 +28,47 @@ if (args.redis) {
   guard.redis = await createClient({ url: args.redis }).connect();
 }
 // maxHeldMs: the longest the site held a token request, from its arrival to the end of its answer.
-const counts = { siteErrors: 0, unhandledRejections: 0, maxHeldMs: 0 };
+const counts = { siteErrors: 0, unhandledRejections: 0, maxHeldMs: 0, warnings: 0, watchedMs: [] };
+const watched = args.watch && new RegExp(`\\bsid=${args.watch}`);
 process.on('unhandledRejection', () => {
   counts.unhandledRejections += 1;
 });
 
 const app = express().set('etag', false);
 app.use(signIn);
-app.use((_req, res, next) => {
+app.use((req, res, next) => {
   const started = performance.now();
   res.on('finish', () => {
-    counts.maxHeldMs = Math.max(counts.maxHeldMs, performance.now() - started);
+    const heldMs = performance.now() - started;
+    counts.maxHeldMs = Math.max(counts.maxHeldMs, heldMs);
+    if (watched?.test(req.headers.cookie ?? '')) counts.watchedMs.push(heldMs);
   });
   next();
 });
-const resolveContact = (req) => req.user;
+// A visitor signed in as `bad…` has a malformed contact, as a site's bug would give.
+const resolveContact = (req) => (req.user?.email.startsWith('bad') ? { email: 'not an e-mail' } : req.user);
 const timeout = Number(args.timeout);
-app.use(retenoInbox({ apiKey, scriptId, baseUrl: args.upstream, resolveContact, timeout, ...guard }));
+const logger = {
+  warn: () => {
+    counts.warnings += 1;
+  },
+  error: () => {},
+};
+const creation = args['create-contact']
+  ? { createContact: true, contactUrl: `${args.upstream}/api/v1/contact` }
+  : {};
+app.use(
+  retenoInbox({
+    apiKey: args['api-key'],
+    scriptId,
+    baseUrl: args.upstream,
+    resolveContact,
+    timeout,
+    logger,
+    ...creation,
+    ...guard,
+  }),
+);
 const bare = got.extend({
   prefixUrl: args.upstream,
   agent: { http: new Agent({ keepAlive: true }) },

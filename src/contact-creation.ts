@@ -1,16 +1,19 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { ValidContact } from './contact.js';
 import { errorCodes } from './errors.js';
+import type { Guarded, TokenGuard, Visit } from './token-guard.js';
 import type { SafeLogger } from './log.js';
-import type { RetenoAnswer, RetenoClient, TokenOutcome } from './reteno-client.js';
-import { contactKey, type Guarded, type TokenGuard } from './token-guard.js';
+import type { RetenoClient, TokenOutcome } from './reteno-client.js';
 import { publishContactCreation } from './tracing.js';
 import type { Config, ContactDetails } from './types.js';
 
-/** How long to wait before asking again for the token of a contact Reteno is still creating. */
+/** How long to wait before asking again for the token of a contact Reteno is still creating; doubled each time. */
 const askAgainMs = 300;
+/** The most times one route call asks again for a new contact's token, each counted against its budget. */
+const maxAskAgain = 3;
+/** Reteno answers 409 to a repeated creation within a minute: one creation per contact and minute. */
+const creationWindowSeconds = 60;
 const detailFields = ['firstName', 'lastName', 'languageCode', 'timeZone'] as const;
 const maxDetailLength = 256;
 
@@ -33,20 +36,21 @@ export function contactBody(contact: ValidContact, details: ContactDetails): obj
   return body;
 }
 
-/** Wraps a call to Reteno (to time it for a trace) or gives it back as it is. */
-export type TimeReteno = <Answer extends RetenoAnswer>(call: () => Promise<Answer>) => () => Promise<Answer>;
+/** A new contact's token: Reteno's answer, the guard's, or the contact's budget spent while asking again. */
+export type NewContactOutcome = Guarded<TokenOutcome> | { kind: 'over-budget'; retryAfterSeconds: number };
 
 export type TokenForNewContact = (
   req: Request,
   contact: ValidContact,
-  deadline: number,
-  timed: TimeReteno,
-) => Promise<Guarded<TokenOutcome>>;
+  visit: Visit,
+) => Promise<NewContactOutcome>;
 
 /**
- * For a contact Reteno does not know: creates it through Reteno's contact API (at most once a minute per contact
- * and instance, within the token guard like every call to Reteno), then asks for its token again until Reteno has
- * one or the deadline comes. Reteno's 409 means the contact is being created already: its token is asked for too.
+ * For a contact Reteno does not know: creates it through Reteno's contact API (at most once a minute per contact,
+ * shared by the instances with `redis`, within the token guard like every call to Reteno), then asks for its token
+ * again, at most 3 times, 300, 600 and 1,200 ms apart, each counted against the contact's budget. Reteno's 409 means
+ * the contact is being created already: its token is asked for too. A 400 (Reteno refuses the contact) ends creation
+ * for that contact for the minute: its calls then get 404 without asking again.
  */
 export function createContactCreation(
   config: Pick<Config, 'createContact'>,
@@ -56,11 +60,10 @@ export function createContactCreation(
 ): TokenForNewContact | undefined {
   const details = config.createContact;
   if (details === false) return undefined;
-  const recentlyCreated = new RateLimiterMemory({
-    keyPrefix: 'reteno-inbox:creation',
-    points: 1,
-    duration: 60,
-  });
+  // One point a minute per contact: the call that takes it creates the contact.
+  const creations = guard.store.counter('creation', 1, creationWindowSeconds);
+  // Set for a minute when Reteno refused to create the contact (400).
+  const refusals = guard.store.counter('creation-refused', 1, creationWindowSeconds);
 
   const detailsFor = async (req: Request, contact: ValidContact): Promise<ContactDetails> => {
     try {
@@ -75,7 +78,20 @@ export function createContactCreation(
     }
   };
 
-  return async function tokenForNewContact(req, contact, deadline, timed) {
+  /** `create` when this call creates the contact, `created` when one did within the minute, `refused` after a 400. */
+  const claim = async (visit: Visit): Promise<'create' | 'created' | 'refused'> => {
+    const refused = await refusals.run(visit.contactKey, visit.deadline, (counter, key) => counter.get(key));
+    if (refused !== null && refused.consumedPoints > 0) return 'refused';
+    try {
+      await creations.run(visit.contactKey, visit.deadline, (counter, key) => counter.consume(key));
+      return 'create';
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      return 'created';
+    }
+  };
+
+  return async function tokenForNewContact(req, contact, visit) {
     const body = contactBody(contact, await detailsFor(req, contact));
     if (body === undefined) {
       log.configurationError(
@@ -85,29 +101,38 @@ export function createContactCreation(
       );
       return { kind: 'not-found', attempts: 0 };
     }
-    const first = await recentlyCreated.consume(contactKey(contact)).then(
-      () => true,
-      () => false,
-    );
-    if (first) {
-      const created = await guard.callReteno(
-        deadline,
-        timed(() => client.upsertContact(body, deadline)),
-      );
+    const claimed = await claim(visit);
+    if (claimed === 'refused') return { kind: 'not-found', attempts: 0 };
+    if (claimed === 'create') {
+      const created = await visit.call('contact', () => client.upsertContact(body, visit.deadline));
       publishContactCreation(
         created.kind === 'auth-refused' ? 'refused' : created.kind,
         'attempts' in created ? created.attempts : 0,
       );
+      if (created.kind === 'busy' || (created.kind === 'timeout' && created.attempts === 0)) {
+        // It never reached Reteno (a back-off, a full line): the next call may create the contact.
+        await creations.run(visit.contactKey, visit.deadline, (counter, key) => counter.delete(key));
+      }
+      if (created.kind === 'failed' && created.status === 400) {
+        // Reteno refuses this contact: asking again within the minute would get the same answer.
+        await refusals.run(visit.contactKey, visit.deadline, (counter, key) =>
+          counter.block(key, creationWindowSeconds),
+        );
+      }
       if (created.kind === 'failed') return { ...created, detail: `creating the contact: ${created.detail}` };
       if (created.kind !== 'upserted' && created.kind !== 'repeated') return created;
     }
-    for (;;) {
-      const outcome = await guard.callReteno(
-        deadline,
-        timed(() => client.requestContactToken(contact, deadline)),
-      );
-      if (outcome.kind !== 'not-found' || Date.now() + askAgainMs >= deadline) return outcome;
-      await sleep(askAgainMs);
+    let outcome: NewContactOutcome = { kind: 'not-found', attempts: 0 };
+    for (let asked = 0; asked < maxAskAgain; asked++) {
+      const pauseMs = askAgainMs * 2 ** asked;
+      if (Date.now() + pauseMs >= visit.deadline) break;
+      // The global timer, so that tests can fake it.
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      const overBudgetMs = await visit.spendBudget();
+      if (overBudgetMs > 0) return { kind: 'over-budget', retryAfterSeconds: Math.ceil(overBudgetMs / 1000) };
+      outcome = await visit.call('token', () => client.requestContactToken(contact, visit.deadline));
+      if (outcome.kind !== 'not-found') break;
     }
+    return outcome;
   };
 }

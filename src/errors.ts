@@ -6,7 +6,7 @@ export const errorCodes = {
   missingOption: 'ERR_RETENO_INBOX_MISSING_OPTION',
   /** An option has a value of the wrong type or shape. */
   invalidOption: 'ERR_RETENO_INBOX_INVALID_OPTION',
-  /** `resolveContact` returned a contact with no usable field or malformed values (per request, logged). */
+  /** `resolveContact` returned a contact with no usable field or malformed values (logged at most every 10 s). */
   invalidContact: 'ERR_RETENO_INBOX_INVALID_CONTACT',
   /** The nonce for a page was not base64-like, so it was not printed (logged once per middleware). */
   invalidNonce: 'ERR_RETENO_INBOX_INVALID_NONCE',
@@ -26,6 +26,8 @@ export const errorCodes = {
   contactCreationFailed: 'ERR_RETENO_INBOX_CONTACT_CREATION_FAILED',
   /** A contact went over its token budget: the route answers 429 (logged at most once a minute). */
   tokenBudget: 'ERR_RETENO_INBOX_TOKEN_BUDGET',
+  /** Redis stalled or failed: each instance counts on its own for a while (logged at most once a minute). */
+  storeUnavailable: 'ERR_RETENO_INBOX_STORE_UNAVAILABLE',
 } as const;
 
 export type RetenoInboxErrorCode = (typeof errorCodes)[keyof typeof errorCodes];

@@ -102,7 +102,12 @@ export function retenoInbox(
   const attachEmbed = (req: Request, res: Response, next: NextFunction, contact: unknown): void => {
     const check = checkContact(contact);
     if (check.kind === 'invalid') {
-      log.warn(errorCodes.invalidContact, `No inbox for this page: ${check.reason}.`);
+      log.warnAtMostEvery(
+        'invalid-contact',
+        10_000,
+        errorCodes.invalidContact,
+        `No inbox for this page: ${check.reason} (logged at most every 10 s).`,
+      );
     }
     const helper =
       check.kind === 'valid'

@@ -15,6 +15,7 @@ export const defaults = {
   tokenBudget: { limit: 60, windowMs: 60_000 },
   maxInFlight: 32,
   maxQueued: 256,
+  maxPerSecond: 50,
   contactUrl: 'https://api.reteno.com/api/v1/contact',
 } as const;
 
@@ -43,7 +44,9 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
   tokenBudget: true,
   maxInFlight: true,
   maxQueued: true,
+  maxPerSecond: true,
   redis: true,
+  redisPrefix: true,
   createContact: true,
   contactUrl: true,
   allowHttp: true,
@@ -59,6 +62,7 @@ const tokenPathBrowserRewrites = /^\/\/|(^|\/)\.{1,2}(\/|$)/;
 // RFC 9110's token characters.
 const headerNamePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const maxTimeout = 120_000;
+const redisPrefixPattern = /^[\x21-\x7e]{1,100}$/;
 const maxRetries = 10;
 
 const quietLogger: Logger = {
@@ -185,6 +189,17 @@ export function parseOptions(options: unknown): Config {
   const tokenBudget = parseTokenBudget(given.tokenBudget);
   const maxInFlight = parseCount('maxInFlight', given.maxInFlight ?? defaults.maxInFlight, 1, 10_000);
   const maxQueued = parseCount('maxQueued', given.maxQueued ?? defaults.maxQueued, 0, 100_000);
+  const maxPerSecond = parseCount('maxPerSecond', given.maxPerSecond ?? defaults.maxPerSecond, 1, 10_000);
+  const redisPrefix = given.redisPrefix;
+  if (
+    redisPrefix !== undefined &&
+    (typeof redisPrefix !== 'string' || !redisPrefixPattern.test(redisPrefix))
+  ) {
+    throw invalid(
+      'redisPrefix',
+      "`redisPrefix` must be 1 to 100 visible ASCII characters, like 'shop-eu:reteno-inbox'; by default it is derived from the API key.",
+    );
+  }
   const redis = given.redis;
   if (
     redis !== undefined &&
@@ -228,7 +243,9 @@ export function parseOptions(options: unknown): Config {
     tokenBudget,
     maxInFlight,
     maxQueued,
+    maxPerSecond,
     redis: redis as object | undefined,
+    redisPrefix,
     createContact: createContact === true ? () => undefined : (createContact as Config['createContact']),
     logger,
   };

@@ -217,3 +217,22 @@ export function retryAfterMs(
   const field = (response?.body as { retryAfter?: unknown } | null | undefined)?.retryAfter;
   return typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field * 1000 : undefined;
 }
+
+/** The HTTP status of Reteno's last answer, when one came. */
+export function upstreamStatusOf(answer: RetenoAnswer): number | undefined {
+  switch (answer.kind) {
+    case 'token':
+    case 'not-found':
+    case 'upserted':
+      return 200;
+    case 'repeated':
+      return 409;
+    case 'throttled':
+      return 429;
+    case 'auth-refused':
+    case 'failed':
+      return answer.status;
+    case 'timeout':
+      return undefined;
+  }
+}

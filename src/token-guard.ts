@@ -1,25 +1,22 @@
-import { createHash } from 'node:crypto';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { ValidContact } from './contact.js';
-import type { UpstreamFailure } from './reteno-client.js';
-import { publishBackoff, publishOverBudget } from './tracing.js';
+import { createSafeLogger } from './log.js';
+import { type RetenoAnswer, type UpstreamFailure, upstreamStatusOf } from './reteno-client.js';
+import { publishOverBudget } from './tracing.js';
 import type { Config } from './types.js';
+import { type Admission, type Backoff, createBackoff, type Endpoint } from './guard/backoff.js';
+import { createLine, type Ticket } from './guard/line.js';
+import { createGuardStore, type GuardStore } from './guard/store.js';
 
-/** The longest back-off the instance picks itself after a 429 without `Retry-After`. */
-export const maxBackoffSeconds = 30;
-/** The longest `Retry-After` from Reteno that is honoured as given. */
-export const maxRetryAfterSeconds = 300;
-/** How long a run of 429s is remembered without a successful call. */
-const strikesSeconds = 300;
+export type { Endpoint } from './guard/backoff.js';
+export { maxBackoffSeconds } from './guard/backoff.js';
+
 /** What a request keeps for answering when it waits for another one's test of Reteno until its deadline. */
 const deadlineMarginMs = 20;
 /** The longest a request keeps, after a back-off window it waits for, for its own call to Reteno. */
 const maxCallReserveMs = 1000;
+/** The site-wide cap is counted in slots of this length, each allowing its share of `maxPerSecond`. */
+const capSlotMs = 100;
 
 type Throttled = Extract<UpstreamFailure, { kind: 'throttled' }>;
 
@@ -28,235 +25,240 @@ export type GuardRefusal =
   | { kind: 'busy'; retryAfterSeconds: number; reason: 'throttled' | 'queue-full' }
   | { kind: 'timeout'; attempts: number };
 
-/** How a guarded request ended: Reteno's answer (never a 429: the guard waits those out), or the guard's refusal. */
+/** How a guarded call ended: Reteno's answer (never a 429: the guard waits those out), or the guard's refusal. */
 export type Guarded<Outcome> = Exclude<Outcome, Throttled> | GuardRefusal;
 
-export interface TokenGuard {
-  /** Counts one token request of a contact against its budget: 0 when within it, else ms until it refills. */
-  spendBudget(contact: ValidContact): Promise<number>;
-  /** Calls Reteno within the in-flight cap, the queue and the shared back-off, all by `deadline` (epoch ms). */
-  callReteno<Outcome extends { kind: string }>(
-    deadline: number,
+/** What one route call cost at Reteno, filled in by the guard for the trace. */
+export interface CallLedger {
+  /** Requests sent to Reteno, retries included. */
+  attempts: number;
+  /** The status of Reteno's last answer, when one came. */
+  upstreamStatus: number | undefined;
+  /** Time spent in the line and the back-off, not talking to Reteno. */
+  waitedMs: number;
+}
+
+/** How a route call got in: admitted, or refused before it reached the line. */
+export type Entry =
+  | { kind: 'admitted'; visit: Visit }
+  /** Over its token budget. */
+  | { kind: 'over-budget'; retryAfterSeconds: number }
+  /** Its previous request is still in the guard: one place per contact. */
+  | { kind: 'concurrent' }
+  /** The line is full of requests that asked no more than this one. */
+  | Extract<GuardRefusal, { kind: 'busy' }>;
+
+/** One route call inside the guard. `leave()` when it has its answer. */
+export interface Visit {
+  /** Calls Reteno's `endpoint` within the line, the site-wide cap and that endpoint's back-off, all by the deadline. */
+  call<Outcome extends RetenoAnswer>(
+    endpoint: Endpoint,
     call: () => Promise<Outcome>,
   ): Promise<Guarded<Outcome>>;
+  /** Counts one more token request of the contact (asking again for a new contact): ms until it refills, else 0. */
+  spendBudget(): Promise<number>;
+  readonly contactKey: string;
+  readonly deadline: number;
+  leave(): void;
+}
+
+export interface TokenGuard {
+  /** Lets a route call of `contact` in: counts it against the budget and gives the contact its one place. */
+  enter(contact: ValidContact, deadline: number, ledger: CallLedger): Promise<Entry>;
+  /** The guard's counters, for contact creation's own. */
+  readonly store: GuardStore;
+}
+
+type Pass = { admission: Admission; waitMs: number };
+interface GuardTicket extends Ticket {
+  /** The endpoint the request is to call next. */
+  endpoint: Endpoint;
 }
 
 /**
- * What protects the site's Reteno account from its own token route: a budget per contact, a cap on requests to
- * Reteno in flight with a bounded queue, and one back-off after a 429. The counts live in rate-limiter-flexible's
- * stores: in memory, or in Redis when `redis` is given, so that every instance shares the budget and the back-off.
+ * What protects the site's Reteno account from its own token route: a token budget per contact; one place in the
+ * line per contact, the least-used contacts served first; at most `maxInFlight` calls at once and `maxPerSecond`
+ * a second for the whole site; and a back-off after a 429, one per endpoint. The counts live in the guard's store
+ * (store.ts): in memory, or in Redis shared by every instance.
  */
 export function createTokenGuard(
-  config: Pick<Config, 'tokenBudget' | 'maxInFlight' | 'maxQueued' | 'redis' | 'timeout'>,
+  config: Pick<
+    Config,
+    | 'apiKey'
+    | 'logger'
+    | 'redis'
+    | 'redisPrefix'
+    | 'tokenBudget'
+    | 'maxInFlight'
+    | 'maxQueued'
+    | 'maxPerSecond'
+    | 'timeout'
+  >,
+  store: GuardStore = createGuardStore(config, createSafeLogger(config.logger, config.apiKey)),
 ): TokenGuard {
   // A request waits for the end of a back-off window only if this much of its time is left after it: the first
   // request that wakes tests Reteno, and a test that runs out of time tells nobody anything.
   const callReserveMs = Math.min(config.timeout / 2, maxCallReserveMs);
-  const limiter = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
-    const options = { keyPrefix, points, duration };
-    if (config.redis === undefined) return new RateLimiterMemory(options);
-    return new RateLimiterRedis({
-      ...options,
-      storeClient: config.redis,
-      // ioredis has defineCommand; node-redis (v4 and later) does not.
-      useRedisPackage: typeof (config.redis as { defineCommand?: unknown }).defineCommand !== 'function',
-      // While Redis is unreachable, each instance counts on its own instead of waiting for it.
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory(options),
-    });
+  const { tokenBudget, maxQueued, maxPerSecond } = config;
+  const budget = tokenBudget && store.counter('budget', tokenBudget.limit, tokenBudget.windowMs / 1000);
+  const backoffs: Record<Endpoint, Backoff> = {
+    token: createBackoff(store, 'token'),
+    contact: createBackoff(store, 'contact'),
   };
-  const budget =
-    config.tokenBudget &&
-    limiter('reteno-inbox:budget', config.tokenBudget.limit, config.tokenBudget.windowMs / 1000);
-  const backoff = createBackoff(limiter);
-  const slots = createSlots(config.maxInFlight, config.maxQueued);
+  // One counter per slot of 100 ms, shared by the instances: the first nine tenths of a second share maxPerSecond,
+  // so any second of the clock holds at most maxPerSecond calls, and a call sent late in its second still reaches
+  // Reteno within it. Any 1 s span holds at most one slot's share more.
+  const cap = store.counter('rate', maxPerSecond, 1);
+  const sharingSlots = 9;
+  const slotShare = (slot: number) => {
+    const index = slot % (1000 / capSlotMs);
+    if (index >= sharingSlots) return 0;
+    return (
+      Math.floor(((index + 1) * maxPerSecond) / sharingSlots) -
+      Math.floor((index * maxPerSecond) / sharingSlots)
+    );
+  };
+  const nextSlotIn = (now: number) => capSlotMs - (now % capSlotMs);
+
+  const line = createLine<GuardTicket, Pass>(config.maxInFlight, async (ticket) => {
+    const { deadline } = ticket;
+    const backoff = backoffs[ticket.endpoint];
+    const admission = await backoff.admit(deadline);
+    if (admission.waitMs > 0) return { kind: 'turned-away', pass: { admission, waitMs: admission.waitMs } };
+    const now = Date.now();
+    const slot = Math.floor(now / capSlotMs);
+    const share = slotShare(slot);
+    const counted =
+      share === 0
+        ? undefined
+        : await cap.run(String(slot), deadline, (counter, key) => counter.penalty(key, 1));
+    if (counted !== undefined && counted.consumedPoints <= share) {
+      return { kind: 'go', pass: { admission, waitMs: 0 } };
+    }
+    // This slot's share is spent: the test of Reteno this call was to make is left to the next call out.
+    if (admission.probe) await backoff.giveBackProbe(deadline);
+    return { kind: 'not-yet', retryInMs: nextSlotIn(Date.now()) };
+  });
+
+  // Requests in the guard that are not calling Reteno: waiting for the store, in line or for a back-off window. At
+  // most maxQueued, and the places at Reteno that are free.
+  let queued = 0;
+  // The contacts with a request in the guard, and their tickets: one place each.
+  const present = new Map<string, GuardTicket>();
+
+  const spend = async (
+    contactKey: string,
+    deadline: number,
+  ): Promise<{ usage: number; refillMs: number }> => {
+    if (!budget) return { usage: 0, refillMs: 0 };
+    try {
+      const spent = await budget.run(contactKey, deadline, (counter, key) => counter.consume(key));
+      return { usage: spent.consumedPoints, refillMs: 0 };
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const refillMs = Math.max(rejection.msBeforeNext, 1);
+      publishOverBudget(Math.ceil(refillMs / 1000));
+      return { usage: rejection.consumedPoints, refillMs };
+    }
+  };
 
   return {
-    async spendBudget(contact) {
-      if (!budget) return 0;
+    store,
+    async enter(contact, deadline, ledger) {
+      const contactKey = store.contactKey(contact);
+      const holder = present.get(contactKey);
+      if (holder !== undefined) {
+        // Asking again while its request waits puts that request further back in the line.
+        holder.usage += 1;
+        return { kind: 'concurrent' };
+      }
+      // A full line takes a newcomer in place of the waiting request whose contact asked most, if that one asked
+      // more than once: the newcomer's own count is not known before the store answers.
+      if (queued >= maxQueued + config.maxInFlight - line.inFlight && !line.sendAwayAbove(1)) {
+        return { kind: 'busy', retryAfterSeconds: 1, reason: 'queue-full' };
+      }
+      const ticket: GuardTicket = { usage: 0, deadline, endpoint: 'token' };
+      present.set(contactKey, ticket);
+      queued += 1;
+      let left = false;
+      const leave = () => {
+        if (left) return;
+        left = true;
+        queued -= 1;
+        present.delete(contactKey);
+      };
       try {
-        await budget.consume(contactKey(contact));
-        return 0;
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        const overBudgetMs = Math.max(rejection.msBeforeNext, 1);
-        publishOverBudget(Math.ceil(overBudgetMs / 1000));
-        return overBudgetMs;
-      }
-    },
-
-    async callReteno<Outcome extends { kind: string }>(
-      deadline: number,
-      call: () => Promise<Outcome>,
-    ): Promise<Guarded<Outcome>> {
-      for (;;) {
-        const slot = await slots.acquire(deadline);
-        if (slot === 'full') return { kind: 'busy', retryAfterSeconds: 1, reason: 'queue-full' };
-        if (slot === 'timeout') return { kind: 'timeout', attempts: 0 };
-        let admission: Admission;
-        let outcome: Outcome | undefined;
-        try {
-          // Asked with the slot held, so that requests queued before a 429 do not all go out after it.
-          admission = await backoff.admit();
-          if (admission.waitMs === 0) outcome = await call();
-        } finally {
-          slots.release();
+        const spent = await spend(contactKey, deadline);
+        if (spent.refillMs > 0) {
+          leave();
+          return { kind: 'over-budget', retryAfterSeconds: Math.ceil(spent.refillMs / 1000) };
         }
-        let waitMs = admission.waitMs;
-        if (outcome !== undefined) {
-          if (!isThrottled(outcome)) {
-            if (admission.probe) await backoff.answered(outcome.kind !== 'timeout');
-            return outcome as Exclude<Outcome, Throttled>;
+        ticket.usage += spent.usage;
+      } catch (error) {
+        leave();
+        throw error;
+      }
+
+      const visit: Visit = {
+        contactKey,
+        deadline,
+        leave,
+        async spendBudget() {
+          const spent = await spend(contactKey, deadline);
+          ticket.usage += 1;
+          return spent.refillMs;
+        },
+        async call<Outcome extends RetenoAnswer>(
+          endpoint: Endpoint,
+          call: () => Promise<Outcome>,
+        ): Promise<Guarded<Outcome>> {
+          const backoff = backoffs[endpoint];
+          ticket.endpoint = endpoint;
+          for (;;) {
+            const lined = Date.now();
+            const turn = await line.take(ticket);
+            ledger.waitedMs += Date.now() - lined;
+            if (turn.kind === 'full') return { kind: 'busy', retryAfterSeconds: 1, reason: 'queue-full' };
+            if (turn.kind === 'timeout') return { kind: 'timeout', attempts: 0 };
+            const { admission } = turn.pass;
+            let waitMs = turn.pass.waitMs;
+            if (turn.kind === 'go') {
+              let outcome: Outcome;
+              queued -= 1;
+              try {
+                outcome = await call();
+              } finally {
+                queued += 1;
+                line.release();
+              }
+              ledger.attempts += outcome.attempts;
+              ledger.upstreamStatus = upstreamStatusOf(outcome) ?? ledger.upstreamStatus;
+              if (outcome.kind !== 'throttled') {
+                if (admission.probe) await backoff.answered(outcome.kind !== 'timeout', deadline);
+                return outcome as Exclude<Outcome, Throttled>;
+              }
+              // A 429 is never retried at once: the request waits for the back-off like every other one.
+              waitMs = await backoff.throttled(
+                (outcome as Throttled).retryAfterMs,
+                admission.probe,
+                deadline,
+              );
+            }
+            if (Date.now() + waitMs + callReserveMs > deadline) {
+              // While another request tests Reteno, its answer may still come in time.
+              const untilDeadline = deadline - Date.now() - deadlineMarginMs;
+              if (!admission.probeOut || untilDeadline <= 0) {
+                return { kind: 'busy', retryAfterSeconds: Math.ceil(waitMs / 1000), reason: 'throttled' };
+              }
+              waitMs = untilDeadline;
+            }
+            const waited = Date.now();
+            await backoff.wait(waitMs);
+            ledger.waitedMs += Date.now() - waited;
           }
-          // A 429 is never retried at once: the request waits for the back-off like every other one.
-          waitMs = await backoff.throttled(outcome.retryAfterMs, admission.probe);
-        }
-        if (Date.now() + waitMs + callReserveMs > deadline) {
-          // While another request tests Reteno, its answer may still come in time.
-          const untilDeadline = deadline - Date.now() - deadlineMarginMs;
-          if (!admission.probeOut || untilDeadline <= 0) {
-            return { kind: 'busy', retryAfterSeconds: Math.ceil(waitMs / 1000), reason: 'throttled' };
-          }
-          waitMs = untilDeadline;
-        }
-        await backoff.wait(waitMs);
-      }
-    },
-  };
-}
-
-function isThrottled(outcome: { kind: string }): outcome is Throttled {
-  return outcome.kind === 'throttled';
-}
-
-/** A contact's key in the stores: a hash, so that no e-mail address or phone number is stored. */
-export function contactKey(contact: ValidContact): string {
-  return createHash('sha256')
-    .update(JSON.stringify([contact.email, contact.phone, contact.externalCustomerId]))
-    .digest('base64url');
-}
-
-interface Admission {
-  /** 0 to call Reteno now, else how long Reteno is still being left alone. */
-  waitMs: number;
-  /** This call is the one of its back-off window that tests whether Reteno still throttles. */
-  probe: boolean;
-  /** Another call is testing Reteno right now. */
-  probeOut: boolean;
-}
-
-/**
- * The back-off after a 429, shared through the store: Reteno is left alone until the window ends (its
- * `Retry-After`, or 1, 2, 4 … 30 s), then exactly one call of the instances tests it. Another 429 starts the next
- * window; any other answer ends the back-off.
- */
-function createBackoff(
-  limiter: (keyPrefix: string, points: number, duration: number) => RateLimiterAbstract,
-) {
-  const key = 'reteno';
-  // How many 429s in a row: set while Reteno throttles, gone when it does not.
-  const strikes = limiter('reteno-inbox:strikes', Number.MAX_SAFE_INTEGER, strikesSeconds);
-  // Blocked for the window after a 429.
-  const blocked = limiter('reteno-inbox:backoff', 1, maxBackoffSeconds);
-  // One point per window: the call that takes it tests Reteno.
-  const probe = limiter('reteno-inbox:probe', 1, maxBackoffSeconds);
-  const windowSeconds = (strikeCount: number) => Math.min(2 ** (strikeCount - 1), maxBackoffSeconds);
-  // The requests of this instance waiting for a window to end: woken early when a probe of this instance gets its
-  // answer, so that they look again at once.
-  const waiting = new Set<() => void>();
-  const tell = () => {
-    for (const wake of waiting) wake();
-  };
-
-  return {
-    async admit(): Promise<Admission> {
-      const struck = await strikes.get(key);
-      if (struck === null) return { waitMs: 0, probe: false, probeOut: false };
-      const block = await blocked.get(key);
-      if (block !== null && block.consumedPoints > 1 && block.msBeforeNext > 0) {
-        return { waitMs: block.msBeforeNext, probe: false, probeOut: false };
-      }
-      try {
-        await probe.consume(key, 1, { customDuration: windowSeconds(struck.consumedPoints) });
-        return { waitMs: 0, probe: true, probeOut: false };
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        return { waitMs: Math.max(rejection.msBeforeNext, 1), probe: false, probeOut: true };
-      }
-    },
-
-    /** Records a 429 and answers how long to wait. */
-    async throttled(retryAfterMs: number | undefined, wasProbe: boolean): Promise<number> {
-      // Calls that were already in flight when Reteno started throttling join the running window.
-      if (!wasProbe) {
-        const block = await blocked.get(key);
-        if (block !== null && block.consumedPoints > 1 && block.msBeforeNext > 0) return block.msBeforeNext;
-      }
-      const struck = await strikes.penalty(key, 1);
-      const seconds =
-        retryAfterMs === undefined
-          ? windowSeconds(struck.consumedPoints)
-          : Math.min(Math.max(Math.ceil(retryAfterMs / 1000), 1), maxRetryAfterSeconds);
-      await Promise.all([blocked.block(key, seconds), probe.delete(key)]);
-      publishBackoff(seconds, retryAfterMs === undefined ? 'exponential' : 'retry-after');
-      if (wasProbe) tell();
-      return seconds * 1000;
-    },
-
-    /** A probe got an answer other than 429 (`reached`), or none in time. */
-    async answered(reached: boolean): Promise<void> {
-      if (reached) await Promise.all([strikes.delete(key), blocked.delete(key), probe.delete(key)]);
-      tell();
-    },
-
-    /** Waits `ms`, or less when a probe of this instance gets its answer first. */
-    wait(ms: number): Promise<void> {
-      return new Promise((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          waiting.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, ms);
-        waiting.add(wake);
-      });
-    },
-  };
-}
-
-/** At most `maxInFlight` calls at once; up to `maxQueued` more wait in line, each until its own deadline. */
-function createSlots(maxInFlight: number, maxQueued: number) {
-  let inFlight = 0;
-  // Insertion-ordered: the first waiter gets the next free slot.
-  const waiting = new Set<() => void>();
-  return {
-    acquire(deadline: number): Promise<'ok' | 'full' | 'timeout'> {
-      if (inFlight < maxInFlight) {
-        inFlight += 1;
-        return Promise.resolve('ok');
-      }
-      if (waiting.size >= maxQueued) return Promise.resolve('full');
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          waiting.delete(handOver);
-          resolve('timeout');
-        }, deadline - Date.now());
-        // The releasing call passes its slot on: inFlight stays as it is.
-        const handOver = () => {
-          clearTimeout(timer);
-          resolve('ok');
-        };
-        waiting.add(handOver);
-      });
-    },
-    release(): void {
-      const next = waiting.values().next();
-      if (next.done) {
-        inFlight -= 1;
-        return;
-      }
-      waiting.delete(next.value);
-      next.value();
+        },
+      };
+      return { kind: 'admitted', visit };
     },
   };
 }

@@ -1,21 +1,28 @@
 import type { NextFunction, Request, Response } from 'express';
 import { checkContact } from './contact.js';
+import type { NewContactOutcome, TokenForNewContact } from './contact-creation.js';
 import { errorCodes } from './errors.js';
+import type { CallLedger, TokenGuard } from './token-guard.js';
 import type { SafeLogger } from './log.js';
-import type { TimeReteno, TokenForNewContact } from './contact-creation.js';
 import type { RetenoClient } from './reteno-client.js';
-import type { TokenGuard } from './token-guard.js';
-import { traceTokenCall } from './tracing.js';
+import { type TokenCallOutcome, type TracedCall, traceTokenCall } from './tracing.js';
 import type { Config } from './types.js';
-
-const untimed: TimeReteno = (call) => call;
 
 /** The header every call from the embed carries (a cross-site form cannot send it), and every answer of the route. */
 export const markerHeader = 'x-reteno-inbox';
 
+/** How a token call ended, before it is turned into the route's answer. */
+type RouteOutcome =
+  | NewContactOutcome
+  | { kind: 'forbidden' }
+  | { kind: 'unauthenticated' }
+  | { kind: 'invalid-contact'; reason: string }
+  | { kind: 'concurrent' };
+
 /**
  * POST tokenPath: checks where the call comes from, who the visitor is (server side only), and asks Reteno
- * for that contact's token. Answers with the contract's status codes; only `resolveContact` errors reach `next`.
+ * for that contact's token within the token guard. Answers with the contract's status codes; only `resolveContact`
+ * errors reach `next`. Each call is decided first (`decide`), then answered and traced once (`answer`).
  */
 export function createTokenRoute(
   config: Pick<Config, 'resolveContact' | 'allowedOrigins' | 'timeout' | 'tokenBudget'>,
@@ -27,6 +34,105 @@ export function createTokenRoute(
   const overBudgetMessage = config.tokenBudget
     ? `A contact asked for more than ${config.tokenBudget.limit} tokens in ${config.tokenBudget.windowMs / 1000} s; answered 429 without calling Reteno (logged at most once a minute).`
     : '';
+
+  const decide = async (req: Request, ledger: CallLedger): Promise<RouteOutcome> => {
+    if (!isFromOwnPage(req, config.allowedOrigins)) return { kind: 'forbidden' };
+    // The route's whole answer, waiting in line included, is due by then.
+    const deadline = Date.now() + config.timeout;
+    const check = checkContact(await config.resolveContact(req));
+    if (check.kind === 'anonymous') return { kind: 'unauthenticated' };
+    if (check.kind === 'invalid') return { kind: 'invalid-contact', reason: check.reason };
+    const entry = await guard.enter(check.contact, deadline, ledger);
+    if (entry.kind !== 'admitted') return entry;
+    const { visit } = entry;
+    try {
+      const outcome = await visit.call('token', () => client.requestContactToken(check.contact, deadline));
+      if (outcome.kind === 'not-found' && tokenForNewContact !== undefined) {
+        return await tokenForNewContact(req, check.contact, visit);
+      }
+      return outcome;
+    } finally {
+      visit.leave();
+    }
+  };
+
+  /** Sends the answer for `outcome`, logging what an operator must know, and names the outcome for the trace. */
+  const answer = (res: Response, outcome: RouteOutcome): TokenCallOutcome => {
+    switch (outcome.kind) {
+      case 'forbidden':
+        res.status(403).json({ error: 'forbidden' });
+        return 'forbidden';
+      case 'unauthenticated':
+        res.status(401).json({ error: 'unauthenticated' });
+        return 'unauthenticated';
+      case 'invalid-contact':
+        log.warnAtMostEvery(
+          'invalid-contact',
+          10_000,
+          errorCodes.invalidContact,
+          `The token route refused a contact: ${outcome.reason} (logged at most every 10 s).`,
+        );
+        res.status(422).json({ error: 'invalid_contact' });
+        return 'invalid-contact';
+      case 'over-budget':
+        log.warnAtMostEvery('token-budget', 60_000, errorCodes.tokenBudget, overBudgetMessage);
+        res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+        res.status(429).json({ error: 'too_many_requests' });
+        return 'over-budget';
+      case 'concurrent':
+        // The contact's previous call is still waiting or at Reteno: each token works for the page that asked.
+        res.setHeader('Retry-After', '1');
+        res.status(429).json({ error: 'too_many_requests' });
+        return 'concurrent';
+      case 'token':
+        res.status(200).json({ token: outcome.token });
+        return 'token';
+      case 'not-found':
+        res.status(404).json({ error: 'contact_not_found' });
+        return 'not-found';
+      case 'auth-refused':
+        log.configurationError(
+          'upstream-auth',
+          errorCodes.upstreamAuth,
+          `Reteno refused the API key (HTTP ${outcome.status}); not retried. Check the apiKey option: Reteno disables keys unused for 90 days.`,
+          60_000,
+        );
+        res.status(502).json({ error: 'upstream_error' });
+        return 'refused';
+      case 'busy':
+        log.warnAtMostEvery(
+          `busy-${outcome.reason}`,
+          10_000,
+          errorCodes.upstreamBusy,
+          outcome.reason === 'throttled'
+            ? `Reteno answers 429: the instance leaves it alone for ${outcome.retryAfterSeconds} s and answers 503 meanwhile (logged at most every 10 s).`
+            : 'Too many token requests are waiting for Reteno: answered 503 (logged at most every 10 s). See maxInFlight, maxQueued and maxPerSecond.',
+        );
+        res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+        res.status(503).json({ error: 'upstream_busy' });
+        return 'busy';
+      case 'timeout':
+        // Under a flood many requests time out together while waiting in line: one line every 10 s says so.
+        log.warnAtMostEvery(
+          outcome.attempts === 0 ? 'timeout-waiting' : 'timeout',
+          10_000,
+          errorCodes.upstreamFailed,
+          outcome.attempts === 0
+            ? `A token request waited for a place at Reteno for the whole timeout (${config.timeout} ms); answered 504 (logged at most every 10 s). See maxInFlight and maxPerSecond.`
+            : `Reteno did not answer within ${config.timeout} ms (${outcome.attempts} attempt(s)); answered 504 (logged at most every 10 s).`,
+        );
+        res.status(504).json({ error: 'upstream_timeout' });
+        return 'timeout';
+      case 'failed':
+        log.warn(
+          errorCodes.upstreamFailed,
+          `The token request failed after ${outcome.attempts} attempt(s): ${outcome.detail}.`,
+        );
+        res.status(502).json({ error: 'upstream_error' });
+        return 'failed';
+    }
+  };
+
   return function retenoInboxTokenRoute(req: Request, res: Response, next: NextFunction): void {
     res.setHeader('Cache-Control', 'no-store');
     // Tells the embed that the answer comes from this route and not from a middleware in front of it.
@@ -38,101 +144,16 @@ export function createTokenRoute(
     }
     // Built only while someone subscribes to the token channel (see tracing.ts).
     const trace = traceTokenCall(res);
-    if (!isFromOwnPage(req, config.allowedOrigins)) {
-      res.status(403).json({ error: 'forbidden' });
-      trace?.outcome('forbidden');
-      trace?.returned();
-      return;
-    }
-
-    // The route's whole answer, waiting in line included, is due by then.
-    const deadline = Date.now() + config.timeout;
-    const fail = trace ? trace.failing(next) : next;
-    // A synchronous throw becomes a rejection, so every resolveContact error reaches next() the same way.
+    const ledger: CallLedger = { attempts: 0, upstreamStatus: undefined, waitedMs: 0 };
+    // A synchronous throw of resolveContact becomes a rejection, so every error reaches next() the same way.
     const answered = Promise.resolve()
-      .then(() => config.resolveContact(req))
-      .then(async (value) => {
-        const check = checkContact(value);
-        if (check.kind === 'anonymous') {
-          res.status(401).json({ error: 'unauthenticated' });
-          trace?.outcome('unauthenticated');
-          return;
-        }
-        if (check.kind === 'invalid') {
-          log.warn(errorCodes.invalidContact, `The token route refused a contact: ${check.reason}.`);
-          res.status(422).json({ error: 'invalid_contact' });
-          trace?.outcome('invalid-contact');
-          return;
-        }
-        const overBudgetMs = await guard.spendBudget(check.contact);
-        if (overBudgetMs > 0) {
-          log.warnAtMostEvery('token-budget', 60_000, errorCodes.tokenBudget, overBudgetMessage);
-          res.setHeader('Retry-After', String(Math.ceil(overBudgetMs / 1000)));
-          res.status(429).json({ error: 'too_many_requests' });
-          trace?.outcome('over-budget');
-          return;
-        }
-        // Each call to Reteno, timed for the trace when someone subscribes.
-        const timed: TimeReteno = trace ? (call) => trace.timeReteno(call) : untimed;
-        let outcome = await guard.callReteno(
-          deadline,
-          timed(() => client.requestContactToken(check.contact, deadline)),
-        );
-        if (outcome.kind === 'not-found' && tokenForNewContact !== undefined) {
-          outcome = await tokenForNewContact(req, check.contact, deadline, timed);
-        }
-        trace?.guarded(outcome);
-        switch (outcome.kind) {
-          case 'token':
-            res.status(200).json({ token: outcome.token });
-            return;
-          case 'not-found':
-            res.status(404).json({ error: 'contact_not_found' });
-            return;
-          case 'auth-refused':
-            log.configurationError(
-              'upstream-auth',
-              errorCodes.upstreamAuth,
-              `Reteno refused the API key (HTTP ${outcome.status}); not retried. Check the apiKey option: Reteno disables keys unused for 90 days.`,
-              60_000,
-            );
-            res.status(502).json({ error: 'upstream_error' });
-            return;
-          case 'busy':
-            log.warnAtMostEvery(
-              `busy-${outcome.reason}`,
-              10_000,
-              errorCodes.upstreamBusy,
-              outcome.reason === 'throttled'
-                ? `Reteno answers 429: the instance leaves it alone for ${outcome.retryAfterSeconds} s and answers 503 meanwhile (logged at most every 10 s).`
-                : 'Too many token requests are waiting for Reteno: answered 503 (logged at most every 10 s). See maxInFlight and maxQueued.',
-            );
-            res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
-            res.status(503).json({ error: 'upstream_busy' });
-            return;
-          case 'timeout':
-            // Under a flood many requests time out together while waiting in line: one line every 10 s says so.
-            log.warnAtMostEvery(
-              outcome.attempts === 0 ? 'timeout-waiting' : 'timeout',
-              10_000,
-              errorCodes.upstreamFailed,
-              outcome.attempts === 0
-                ? `A token request waited for a place at Reteno for the whole timeout (${config.timeout} ms); answered 504 (logged at most every 10 s). See maxInFlight.`
-                : `Reteno did not answer within ${config.timeout} ms (${outcome.attempts} attempt(s)); answered 504 (logged at most every 10 s).`,
-            );
-            res.status(504).json({ error: 'upstream_timeout' });
-            return;
-          case 'failed':
-            log.warn(
-              errorCodes.upstreamFailed,
-              `The token request failed after ${outcome.attempts} attempt(s): ${outcome.detail}.`,
-            );
-            res.status(502).json({ error: 'upstream_error' });
-            return;
-        }
-      }, fail)
-      .catch(fail);
-    trace?.returned(answered);
+      .then(() => decide(req, ledger))
+      .then((outcome): TracedCall => ({ outcome: answer(res, outcome), ...ledger }))
+      .catch((error: unknown): TracedCall => {
+        next(error);
+        return { outcome: 'error', error, ...ledger };
+      });
+    trace?.follow(answered);
   };
 }
 

@@ -1,7 +1,5 @@
 import { channel, tracingChannel } from 'node:diagnostics_channel';
-import type { NextFunction, Response } from 'express';
-import type { RetenoAnswer, TokenOutcome } from './reteno-client.js';
-import type { Guarded } from './token-guard.js';
+import type { Response } from 'express';
 
 /**
  * The names of the package's `node:diagnostics_channel` channels. Nothing is published, and no message is built,
@@ -33,6 +31,8 @@ export type TokenCallOutcome =
   | 'timeout'
   | 'failed'
   | 'over-budget'
+  /** Answered 429 because the contact's previous token call is still waiting or at Reteno (one place each). */
+  | 'concurrent'
   /** Not from the site's own pages (403). */
   | 'forbidden'
   | 'unauthenticated'
@@ -68,6 +68,8 @@ export interface BudgetMessage {
 
 /** Published on {@link channelNames.backoff} by the instance whose request got the 429. */
 export interface BackoffMessage {
+  /** Which of Reteno's endpoints answered 429: each has its own back-off. */
+  endpoint: 'token' | 'contact';
   seconds: number;
   /** `retry-after`: as long as Reteno asked; `exponential`: Reteno did not say, so 1, 2, 4 … 30 s. */
   reason: 'retry-after' | 'exponential';
@@ -97,8 +99,22 @@ export function publishOverBudget(retryAfterSeconds: number): void {
   if (budget.hasSubscribers) budget.publish({ retryAfterSeconds } satisfies BudgetMessage);
 }
 
-export function publishBackoff(seconds: number, reason: BackoffMessage['reason']): void {
-  if (backoff.hasSubscribers) backoff.publish({ seconds, reason } satisfies BackoffMessage);
+export function publishBackoff(
+  endpoint: BackoffMessage['endpoint'],
+  seconds: number,
+  reason: BackoffMessage['reason'],
+): void {
+  if (backoff.hasSubscribers) backoff.publish({ endpoint, seconds, reason } satisfies BackoffMessage);
+}
+
+/** How a token-route call ended, as the route records it once it answered. */
+export interface TracedCall {
+  outcome: TokenCallOutcome;
+  attempts: number;
+  upstreamStatus: number | undefined;
+  waitedMs: number;
+  /** With outcome 'error': what the route passed to `next()`. */
+  error?: unknown;
 }
 
 /** The trace of one token-route call, or `undefined` (nothing built) while nobody subscribes to the channel. */
@@ -111,85 +127,32 @@ export class TokenCallTrace {
   readonly context: TokenCallContext = { attempts: 0, waitedMs: 0 };
   readonly #res: Response;
   readonly #started = performance.now();
-  /** When the call entered the token guard, and how long it has talked to Reteno since. */
-  #guarded = 0;
-  #inReteno = 0;
 
   constructor(res: Response) {
     this.#res = res;
     tokenCalls.start.publish(this.context);
   }
 
-  outcome(outcome: TokenCallOutcome): void {
-    this.context.outcome = outcome;
-  }
-
-  /** Wraps the call to Reteno the guard is given next: counts attempts, Reteno's statuses and the time taken. */
-  timeReteno<Answer extends RetenoAnswer>(call: () => Promise<Answer>): () => Promise<Answer> {
-    // From the first call on: a contact's creation and the token asked for again count as one wait.
-    this.#guarded ||= performance.now();
-    // The Reteno client never rejects: every failure is an outcome.
-    return () => {
-      const started = performance.now();
-      return call().then((answer) => {
-        this.#inReteno += performance.now() - started;
-        this.context.attempts += answer.attempts;
-        const status = upstreamStatusOf(answer);
-        if (status !== undefined) this.context.upstreamStatus = status;
-        return answer;
-      });
-    };
-  }
-
-  /** The guard's answer. */
-  guarded(outcome: Guarded<TokenOutcome>): void {
-    this.context.waitedMs = Math.max(performance.now() - this.#guarded - this.#inReteno, 0);
-    this.context.outcome = outcome.kind === 'auth-refused' ? 'refused' : outcome.kind;
-  }
-
-  /** `next`, recording what the route passes to it. */
-  failing(next: NextFunction): NextFunction {
-    return (error?: unknown) => {
-      this.context.error = error;
-      this.context.outcome = 'error';
-      next(error);
-    };
-  }
-
-  /** The route returned: publishes end, and the rest when `answered` settles (at once without it). */
-  returned(answered?: Promise<unknown>): void {
+  /** The route returned: publishes end, and the rest when `answered` settles. */
+  follow(answered: Promise<TracedCall>): void {
     tokenCalls.end.publish(this.context);
-    if (answered === undefined) this.#answered();
-    else void answered.then(() => this.#answered());
+    void answered.then((call) => this.#answered(call));
   }
 
-  #answered(): void {
+  #answered(call: TracedCall): void {
     const { context } = this;
+    context.outcome = call.outcome;
+    context.attempts = call.attempts;
+    context.waitedMs = call.waitedMs;
+    if (call.upstreamStatus !== undefined) context.upstreamStatus = call.upstreamStatus;
     context.durationMs = performance.now() - this.#started;
-    if (context.outcome === 'error') {
+    if (call.outcome === 'error') {
+      context.error = call.error;
       tokenCalls.error.publish(context);
     } else {
       context.status = this.#res.statusCode;
     }
     tokenCalls.asyncStart.publish(context);
     tokenCalls.asyncEnd.publish(context);
-  }
-}
-
-function upstreamStatusOf(answer: RetenoAnswer): number | undefined {
-  switch (answer.kind) {
-    case 'token':
-    case 'not-found':
-    case 'upserted':
-      return 200;
-    case 'repeated':
-      return 409;
-    case 'throttled':
-      return 429;
-    case 'auth-refused':
-    case 'failed':
-      return answer.status;
-    case 'timeout':
-      return undefined;
   }
 }

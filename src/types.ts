@@ -156,13 +156,29 @@ export interface RetenoInboxOptions {
   maxQueued?: number;
 
   /**
-   * A connected Redis client (node-redis v4 or later, or ioredis) that the token budgets and the back-off after a
-   * Reteno 429 are kept in, so that every instance of the site shares them. While Redis is unreachable each instance
-   * counts on its own.
+   * The most calls to Reteno per second for the whole site: token and contact calls together, every instance together
+   * with `redis`. Reteno allows an account about 200 a second for everything the site does with its key. Over it,
+   * calls wait in line (the least-used contacts first) until their `timeout`.
+   * @default 50
+   */
+  maxPerSecond?: number;
+
+  /**
+   * A connected Redis client (node-redis v4 or later, or ioredis) that the token budgets, `maxPerSecond` and the
+   * back-off after a Reteno 429 are kept in, so that every instance of the site shares them. When Redis is unreachable,
+   * or does not answer within 250 ms, each instance counts on its own for 5 s, then asks Redis again.
    * @default none: kept in the instance's memory
    * @example redis: createClient({ url: process.env.REDIS_URL }) // after `await client.connect()`
    */
   redis?: object;
+
+  /**
+   * What the keys of `redis` start with. Sites with different API keys never share counts, nor do their keys name a
+   * contact: each contact's key is an HMAC keyed with a secret derived from the API key.
+   * @default 'reteno-inbox:' and 12 characters of a keyed hash of the API key
+   * @example 'shop-eu:reteno-inbox'
+   */
+  redisPrefix?: string;
 
   /**
    * Creates the contact in Reteno when Reteno does not know it (a new sign-up), then asks for its token again, all
@@ -248,7 +264,10 @@ export interface Config {
   tokenBudget: TokenBudget | false;
   maxInFlight: number;
   maxQueued: number;
+  maxPerSecond: number;
   redis: object | undefined;
+  /** `undefined` for the default, derived from the API key. */
+  redisPrefix: string | undefined;
   /** `false`, or the function giving a new contact's details (`true` becomes one that gives none). */
   createContact:
     | false

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
@@ -115,7 +117,7 @@ describe('createContact', () => {
     expect(tokenCalls().length).toBeGreaterThanOrEqual(2);
   });
 
-  it('creates a contact at most once a minute per instance', async () => {
+  it('creates a contact at most once a minute', async () => {
     const contact = newSignUp();
     const { app, logs } = site(contact, { retries: 0, timeout: 700 });
     emulator.fail({ kind: 'status', status: 500, route: 'contact', times: 1 });
@@ -133,18 +135,73 @@ describe('createContact', () => {
     expect(contactCalls()).toHaveLength(1);
   });
 
-  it("counts creations against Reteno's limits: a 429 from the contact API holds the token calls too", async () => {
+  it('keeps a 429 from the contact API to contact creation: token calls go on', async () => {
     const { app } = site(newSignUp(), { timeout: 600 });
-    emulator.fail({ kind: 'status', status: 429, retryAfter: 5, route: 'contact', times: 1 });
+    emulator.fail({ kind: 'status', status: 429, retryAfter: 60, route: 'contact', times: 1 });
     const response = await askToken(app);
     expect(response.status).toBe(503);
-    expect(response.headers['retry-after']).toBe('5');
+    // Retry-After is honoured up to 30 s.
+    expect(response.headers['retry-after']).toBe('30');
+    // The same guard: a contact Reteno knows still gets its token.
     const known = site({ email: 'known@example.com' }, { timeout: 600 });
-    // Another instance of the guard: a new site. On the same one, the next token call waits out the back-off.
     expect((await askToken(known.app)).status).toBe(200);
     emulator.clearRequests();
     expect((await askToken(app)).status).toBe(503);
-    expect(tokenCalls()).toHaveLength(0);
+    // The sign-up's own token call went out; its creation waits for the contact API's back-off.
+    expect(tokenCalls()).toHaveLength(1);
+    expect(contactCalls()).toHaveLength(0);
+  });
+
+  describe('against a contact API that accepts contacts Reteno does not know yet', () => {
+    let contactApi: Server;
+    let contactStatus = 200;
+    let contactUrl: string;
+    beforeAll(async () => {
+      contactApi = createServer((req, res) => {
+        req.resume().on('end', () => {
+          res.writeHead(contactStatus, { 'content-type': 'application/json' }).end('{"id":1}');
+        });
+      });
+      await new Promise<void>((resolve) => contactApi.listen(0, '127.0.0.1', resolve));
+      contactUrl = `http://127.0.0.1:${(contactApi.address() as AddressInfo).port}/api/v1/contact`;
+    });
+    afterAll(() => new Promise<void>((resolve) => contactApi.close(() => resolve())));
+
+    it('asks again for the token at most 3 times per call, each counted against the budget', async () => {
+      contactStatus = 200;
+      const { app } = site(newSignUp(), {
+        contactUrl,
+        timeout: 4000,
+        tokenBudget: { limit: 6, windowMs: 60_000 },
+      });
+      const first = await askToken(app);
+      expect(first.status).toBe(404);
+      // The call itself, then 3 more after the contact was created.
+      expect(tokenCalls()).toHaveLength(4);
+      // 4 of the budget of 6 are spent: the next call asks once and then twice more, and is refused the third time.
+      emulator.clearRequests();
+      const second = await askToken(app);
+      expect(second.status).toBe(429);
+      expect(second.body).toEqual({ error: 'too_many_requests' });
+      expect(tokenCalls()).toHaveLength(2);
+    });
+
+    it('ends creation for the contact for the window after a 400 from the contact API', async () => {
+      contactStatus = 400;
+      const contact = newSignUp();
+      const { app, logs } = site(contact, { contactUrl, timeout: 4000 });
+      const refused = await askToken(app);
+      expect(refused.status).toBe(502);
+      expect(logs.warnings).toEqual([expect.stringContaining('creating the contact: HTTP 400')]);
+      expect(tokenCalls()).toHaveLength(1);
+      emulator.clearRequests();
+      const started = performance.now();
+      const again = await askToken(app);
+      expect(again.status).toBe(404);
+      // One token call, no creation, no asking again.
+      expect(tokenCalls()).toHaveLength(1);
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
   });
 
   it('answers 504 when creating the contact takes longer than the timeout', async () => {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { runInThisContext } from 'node:vm';
 import request from 'supertest';
 import { createRetenoEmulator, type EmulatorFault, type RetenoEmulator } from '../src/emulator/index.js';
@@ -115,18 +115,22 @@ async function startSite(options: Partial<RetenoInboxOptions> = {}): Promise<Sit
 
 /**
  * One token request, timed. Whatever Reteno did, the answer is one of the contract's, is never 500, is not
- * cached, and comes within the timeout plus 100 ms.
+ * cached, and comes within the timeout plus 100 ms, plus however late this process's event loop ran meanwhile (on
+ * a busy machine the process waits for a CPU: that delay is the machine's, not the route's).
  */
 async function askToken(site: Site) {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const started = performance.now();
   const response = await request(site.server).post(tokenPath).set('X-Reteno-Inbox', '1');
   const elapsed = performance.now() - started;
+  lag.disable();
   seen.push(JSON.stringify(response.headers), response.text, ...site.logs.warnings, ...site.logs.errors);
   expect(response.status).not.toBe(500);
   expect([200, 404, 502, 503, 504]).toContain(response.status);
   expect(response.headers['cache-control']).toBe('no-store');
   expect(response.headers['content-type']).toMatch(/^application\/json/);
-  expect(elapsed).toBeLessThanOrEqual(site.timeout + slack);
+  expect(elapsed).toBeLessThanOrEqual(site.timeout + slack + lag.max / 1e6);
   return { response, elapsed };
 }
 
@@ -316,7 +320,8 @@ describe('token route fault matrix', () => {
     it.each([500, 502, 503, 504])(
       'answers 200 after a burst of %i shorter than the retries',
       async (status) => {
-        const site = await startSite();
+        // Time for both backoffs (100–150, then 200–250 ms) and three answers, even on a busy machine.
+        const site = await startSite({ timeout: 3000 });
         emulator.fail({ kind: 'status', status, times: retries, route: 'token' });
         const { response } = await askToken(site);
         expect(response.status).toBe(200);
@@ -382,21 +387,18 @@ describe('token route fault matrix', () => {
     });
 
     it.each([
-      ['in seconds', 30, (value: number) => value === 30],
-      [
-        'as an HTTP date',
-        new Date(Date.now() + 120_000).toUTCString(),
-        (value: number) => value >= 100 && value <= 121,
-      ],
+      ['in seconds', 20, 20],
+      ['in seconds, over 30', 120, 30],
+      ['as an HTTP date 2 minutes ahead', new Date(Date.now() + 120_000).toUTCString(), 30],
     ] as const)(
-      'answers 503 upstream_busy at once when Retry-After (%s) is longer than the timeout',
+      'answers 503 upstream_busy at once when Retry-After (%s) is longer than the timeout, for at most 30 s',
       async (_case, retryAfter, expected) => {
         const site = await startSite();
         emulator.fail({ kind: 'status', status: 429, retryAfter, route: 'token' });
         const { response, elapsed } = await askToken(site);
         expect(response.status).toBe(503);
         expect(response.body).toEqual({ error: 'upstream_busy' });
-        expect(expected(Number(response.headers['retry-after']))).toBe(true);
+        expect(Number(response.headers['retry-after'])).toBe(expected);
         // Not waiting for a retry that cannot fit.
         expect(elapsed).toBeLessThan(timeout / 2);
         expect(tokenCalls()).toHaveLength(1);

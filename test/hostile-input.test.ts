@@ -289,7 +289,9 @@ describe('hostile input', () => {
             if (expected === 'invalid' || expected === 'anonymous') expect(embeds).toHaveLength(0);
             if (embeds.length > 0) expect(breaksTheRules(contact)).toBe(false);
             const warned = logs.warnings.some((line) => line.includes('ERR_RETENO_INBOX_INVALID_CONTACT'));
-            if (expected === 'invalid') expect(warned).toBe(true);
+            // Logged at most once every 10 s per instance: a case may find it said already.
+            if (expected === 'invalid') expect(logs.warnings.length).toBeLessThanOrEqual(1);
+            if (expected === 'invalid' && logs.warnings.length === 1) expect(warned).toBe(true);
             if (expected === 'anonymous') expect(warned).toBe(false);
             for (const value of longStrings(contact)) {
               for (const line of [...logs.warnings, ...logs.errors]) expect(line).not.toContain(value);
@@ -454,7 +456,9 @@ describe('hostile input', () => {
                 break;
               case 'invalid':
                 expect(response.status).toBe(422);
-                expect(logs.warnings).toEqual([expect.stringContaining('ERR_RETENO_INBOX_INVALID_CONTACT')]);
+                // Logged at most once every 10 s per instance: a case may find it said already.
+                for (const line of logs.warnings) expect(line).toContain('ERR_RETENO_INBOX_INVALID_CONTACT');
+                expect(logs.warnings.length).toBeLessThanOrEqual(1);
                 break;
               case 'valid':
                 expect(calls).toHaveLength(1);

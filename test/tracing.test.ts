@@ -120,7 +120,8 @@ describe('token channel', () => {
       waitedMs: expect.any(Number),
       durationMs: expect.any(Number),
     });
-    expect(context?.waitedMs).toBeLessThan(50);
+    // Nothing waited in line: only the guard's own steps, which a busy machine may stretch.
+    expect(context?.waitedMs).toBeLessThan(context?.durationMs ?? 0);
     expect(context?.durationMs).toBeGreaterThan(0);
   });
 
@@ -151,7 +152,7 @@ describe('token channel', () => {
     emulator.fail({ kind: 'status', status: 429, retryAfter: 1, route: 'token', times: 1 });
     const { context } = await traced(site({ timeout: 500 }));
     expect(context).toMatchObject({ outcome: 'busy', status: 503, attempts: 1, upstreamStatus: 429 });
-    expect(recording.backoff).toEqual([{ seconds: 1, reason: 'retry-after' }]);
+    expect(recording.backoff).toEqual([{ endpoint: 'token', seconds: 1, reason: 'retry-after' }]);
   });
 
   it('counts the back-off in waitedMs, and every attempt, when the call gets its token after it', async () => {
@@ -165,21 +166,22 @@ describe('token channel', () => {
   it("counts the time in the guard's queue in waitedMs", async () => {
     emulator.fail({ kind: 'timeout', delayMs: 300, route: 'token', times: 1 });
     const app = site({ maxInFlight: 1 });
-    const ask = () => request(app).post(tokenPath).set('X-Reteno-Inbox', '1');
-    const responses = await Promise.all([ask(), ask()]);
+    const ask = (contact: string) =>
+      request(app).post(tokenPath).set({ 'X-Reteno-Inbox': '1', 'X-Test-Contact': contact });
+    const responses = await Promise.all([ask('dave'), ask('anna')]);
     recording.tokens.push(...responses.map((response) => response.body.token));
     const calls = recording.published
       .filter(({ event }) => event === 'asyncEnd')
       .map(({ context }) => context);
     expect(calls.map((call) => call.outcome)).toEqual(['token', 'token']);
     expect(Math.max(...calls.map((call) => call.waitedMs))).toBeGreaterThanOrEqual(250);
-    expect(Math.min(...calls.map((call) => call.waitedMs))).toBeLessThan(50);
+    expect(Math.min(...calls.map((call) => call.waitedMs))).toBeLessThan(250);
   });
 
   it('publishes a back-off of its own choosing as exponential', async () => {
     emulator.fail({ kind: 'status', status: 429, route: 'token', times: 1 });
     await traced(site({ timeout: 300 }));
-    expect(recording.backoff).toEqual([{ seconds: 1, reason: 'exponential' }]);
+    expect(recording.backoff).toEqual([{ endpoint: 'token', seconds: 1, reason: 'exponential' }]);
   });
 
   it('traces a Reteno that does not answer as timeout, 504', async () => {
@@ -209,6 +211,17 @@ describe('token channel', () => {
     expect(context).toMatchObject({ outcome: 'over-budget', status: 429, attempts: 0 });
     expect(context?.upstreamStatus).toBeUndefined();
     expect(recording.budget).toEqual([{ retryAfterSeconds: 60 }]);
+  });
+
+  it("traces a call made while the contact's previous one waits as concurrent, 429, without calling Reteno", async () => {
+    emulator.fail({ kind: 'timeout', delayMs: 300, route: 'token', times: 1 });
+    const app = site();
+    const ask = () => request(app).post(tokenPath).set({ 'X-Reteno-Inbox': '1', 'X-Test-Contact': 'dave' });
+    const first = ask().then((response) => response);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { context } = await traced(app);
+    recording.tokens.push((await first).body.token);
+    expect(context).toMatchObject({ outcome: 'concurrent', status: 429, attempts: 0, waitedMs: 0 });
   });
 
   it.each([
