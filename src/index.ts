@@ -14,6 +14,7 @@ export type {
 export {
   type CspDirectives,
   type CspSource,
+  type HelmetCspDirectives,
   type RetenoInboxCspOptions,
   retenoHosts,
   retenoInboxCsp,
