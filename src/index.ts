@@ -1,5 +1,10 @@
 export { errorCodes, RetenoInboxError, type RetenoInboxErrorCode } from './errors.js';
 export { retenoInbox } from './middleware.js';
+export {
+  type RetenoInboxTokenCallOptions,
+  retenoInboxTokenCall,
+  type TokenCallRequest,
+} from './token-path.js';
 export type {
   Contact,
   ContactDetails,
