@@ -28,6 +28,8 @@ export interface RetenoInboxOptions {
   /**
    * Who the visitor is, from the server side only (the session, your user store): never from what the
    * browser sends. Return `null`/`undefined` for anonymous visitors. Called once per request.
+   * Return only identifiers the visitor has verified (a confirmed e-mail or phone) or your own
+   * `externalCustomerId`: the contact returned gets that contact's inbox.
    *
    * @example
    * resolveContact: (req) => req.session.user && { email: req.session.user.email }
