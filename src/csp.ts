@@ -1,9 +1,20 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
 import { errorCodes, RetenoInboxError } from './errors.js';
 
-/** A helmet directive value: sources as strings, or functions of (req, res) like a nonce source. */
-// biome-ignore lint/suspicious/noExplicitAny: helmet's own directive functions take untyped (req, res).
-export type CspSource = string | ((req: any, res: any) => string);
+/**
+ * A source of a CSP directive: a string, or a function helmet calls per response, like a nonce source. Under Express,
+ * helmet calls it with Express's `req` and `res`, so `res.locals.cspNonce` type-checks; a function typed with
+ * helmet's own `(req: IncomingMessage, res: ServerResponse)` is accepted too.
+ */
+export type CspSource = string | ((req: Request, res: Response) => string);
+/** Directives as helmet's `contentSecurityPolicy.directives` takes them, in either key style. */
 export type CspDirectives = Record<string, Iterable<CspSource> | null>;
+/** The directives {@link retenoInboxCsp} returns, typed as helmet's `contentSecurityPolicy.directives`. */
+export type HelmetCspDirectives = Record<
+  string,
+  Iterable<string | ((req: IncomingMessage, res: ServerResponse) => string)> | null
+>;
 
 /** Options of {@link retenoInboxCsp}. */
 export interface RetenoInboxCspOptions {
@@ -48,16 +59,18 @@ const additions = (origins: {
  *   },
  * }));
  */
-export function retenoInboxCsp<Directives extends object = CspDirectives>(
-  directives: Directives = {} as Directives,
+export function retenoInboxCsp(
+  directives: CspDirectives = {},
   options: RetenoInboxCspOptions = {},
-): Directives & CspDirectives {
+): HelmetCspDirectives {
   let origins: { script: readonly string[]; connect: readonly string[]; image: readonly string[] } =
     retenoHosts;
   if (options.emulatorUrl !== undefined) {
     const origin = originOf(options.emulatorUrl);
     origins = { script: [origin], connect: [origin], image: [origin] };
   }
+  // Typed by what it accepts (so that a nonce source's `(req, res)` gets Express's types without annotations) and
+  // returned as helmet declares it: under Express, helmet's req and res are Express's.
   const given = directives as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...given };
   const fallback = [...sourcesOf(given, 'default-src', ["'self'"])];
@@ -66,7 +79,7 @@ export function retenoInboxCsp<Directives extends object = CspDirectives>(
     const existing = [...sourcesOf(given, name, fallback)];
     merged[key] = [...existing, ...sources.filter((source) => !existing.includes(source))];
   }
-  return merged as Directives & CspDirectives;
+  return merged as HelmetCspDirectives;
 }
 
 function camelCase(name: string): string {

@@ -1,5 +1,10 @@
 export { errorCodes, RetenoInboxError, type RetenoInboxErrorCode } from './errors.js';
 export { retenoInbox } from './middleware.js';
+export {
+  type RetenoInboxTokenCallOptions,
+  retenoInboxTokenCall,
+  type TokenCallRequest,
+} from './token-path.js';
 export type {
   Contact,
   ContactDetails,
@@ -14,6 +19,7 @@ export type {
 export {
   type CspDirectives,
   type CspSource,
+  type HelmetCspDirectives,
   type RetenoInboxCspOptions,
   retenoHosts,
   retenoInboxCsp,

@@ -10,6 +10,7 @@ import { parseOptions } from './options.js';
 import { createRetenoClient } from './reteno-client.js';
 import { createSessionWatch, mayCarrySessionCookie } from './session-watch.js';
 import { createTokenGuard } from './token-guard.js';
+import { createTokenPathMatch } from './token-path.js';
 import { createTokenRoute } from './token-route.js';
 import type {
   Config,
@@ -58,7 +59,7 @@ export function retenoInbox(
   const guard = createTokenGuard(config);
   const tokenForNewContact = createContactCreation(config, client, guard, log);
   const tokenRoute = createTokenRoute(config, client, guard, tokenForNewContact, log);
-  const tokenPaths = new Set([config.tokenPath, `${config.tokenPath}/`]);
+  const isTokenPath = createTokenPathMatch(config.tokenPath);
 
   const embedFor = (
     req: Request,
@@ -120,10 +121,7 @@ export function retenoInbox(
   };
 
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    // req.path parses the URL: asked only when the URL may be the token route (an absolute-form target such as
-    // 'http://host/path' does not start with '/').
-    const url = req.url;
-    if ((url[0] !== '/' || url.startsWith(config.tokenPath)) && tokenPaths.has(req.path)) {
+    if (isTokenPath(req)) {
       tokenRoute(req, res, next);
       return;
     }

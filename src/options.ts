@@ -1,13 +1,14 @@
 import { errorCodes, RetenoInboxError } from './errors.js';
 import { iso6391Codes } from './iso-639-1.js';
 import { normaliseNonce } from './html-safe.js';
+import { defaultTokenPath, isTokenPath, tokenPathRule } from './token-path.js';
 import { markerHeader } from './token-route.js';
 import type { Config, Logger, RetenoFlags, RetenoInboxOptions } from './types.js';
 
 export const defaults = {
   baseUrl: 'https://reteno.com',
   scriptBaseUrl: 'https://statics.esputnik.com/scripts/',
-  tokenPath: '/reteno/app-inbox/token',
+  tokenPath: defaultTokenPath,
   defaultLanguage: 'en',
   timeout: 5000,
   retries: 2,
@@ -55,10 +56,6 @@ const knownOptions: { [K in keyof Required<RetenoInboxOptions>]: true } = {
 const knownFlags: { [K in keyof Required<RetenoFlags>]: true } = { RECOMS: true, TRACKING: true };
 
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const tokenPathPattern = /^\/[A-Za-z0-9\-._~/]*$/;
-// Paths a browser would not fetch as written: '//host…' names another origin; '.' and '..' segments are resolved
-// away. The embed's token callback fetches tokenPath, so these would miss the route.
-const tokenPathBrowserRewrites = /^\/\/|(^|\/)\.{1,2}(\/|$)/;
 // RFC 9110's token characters.
 const headerNamePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 const maxTimeout = 120_000;
@@ -124,19 +121,7 @@ export function parseOptions(options: unknown): Config {
   if (!scriptBaseUrl.endsWith('/')) scriptBaseUrl += '/';
 
   const tokenPath = given.tokenPath ?? defaults.tokenPath;
-  if (
-    typeof tokenPath !== 'string' ||
-    !tokenPathPattern.test(tokenPath) ||
-    tokenPathBrowserRewrites.test(tokenPath) ||
-    tokenPath.length > 200 ||
-    // '/' would make every page of the site (or of the mount path) the token route.
-    tokenPath.replace(/\/+$/, '') === ''
-  ) {
-    throw invalid(
-      'tokenPath',
-      "`tokenPath` must be a path starting with '/' made of letters, digits and - . _ ~ /, like '/reteno/app-inbox/token', without a leading '//' or '.' and '..' segments, and not '/' alone.",
-    );
-  }
+  if (!isTokenPath(tokenPath)) throw invalid('tokenPath', `\`tokenPath\` ${tokenPathRule}`);
 
   const languages = parseLanguages(given.languages);
   const defaultLanguage = given.defaultLanguage ?? defaults.defaultLanguage;

@@ -28,6 +28,8 @@ export interface RetenoInboxOptions {
   /**
    * Who the visitor is, from the server side only (the session, your user store): never from what the
    * browser sends. Return `null`/`undefined` for anonymous visitors. Called once per request.
+   * Return only identifiers the visitor has verified (a confirmed e-mail or phone) or your own
+   * `externalCustomerId`: the contact returned gets that contact's inbox.
    *
    * @example
    * resolveContact: (req) => req.session.user && { email: req.session.user.email }
@@ -111,11 +113,12 @@ export interface RetenoInboxOptions {
 
   /**
    * The page's CSRF token, for a site whose global CSRF middleware (csurf, csrf-csrf, lusca) also guards the
-   * token route because `retenoInbox` is mounted after it. The embed sends the value with every token call in the
-   * `csrfHeader` header. Called when the page's helper renders. A value that is not visible ASCII is not printed
-   * (logged once as `ERR_RETENO_INBOX_INVALID_CSRF_TOKEN`).
-   * @default none: mounted before the CSRF middleware, the route protects itself and needs no CSRF token
-   * @example (req) => req.csrfToken() // csurf; csrf-csrf: (req, res) => generateCsrfToken(req, res)
+   * token route because `retenoInbox` is mounted after it and does not skip it (`retenoInboxTokenCall()`, the better
+   * choice). The embed sends the value with every token call in the `csrfHeader` header. Called when the page's
+   * helper renders. A value that is not visible ASCII is not printed (logged once as
+   * `ERR_RETENO_INBOX_INVALID_CSRF_TOKEN`).
+   * @default none: mounted before the CSRF middleware, or skipped by it, the route protects itself
+   * @example (req) => req.csrfToken() // csurf; csrf-csrf: the token your forms got, (req, res) => res.locals.csrfToken
    */
   csrfToken?: (req: Request, res: Response) => string;
 

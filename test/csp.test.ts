@@ -1,11 +1,12 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from 'helmet';
-import express from 'express';
+import express, { type Response } from 'express';
 import request from 'supertest';
 import { errorCodes, retenoHosts, retenoInboxCsp } from '../src/index.js';
 
 describe('retenoInboxCsp', () => {
   it("adds Reteno's hosts to script-src, connect-src and img-src, keeping the site's sources", () => {
-    const nonce = (_req: unknown, res: { locals: { cspNonce: string } }) => `'nonce-${res.locals.cspNonce}'`;
+    const nonce = (_req: unknown, res: Response) => `'nonce-${res.locals.cspNonce}'`;
     const merged = retenoInboxCsp({ scriptSrc: ["'self'", nonce], imgSrc: ["'self'", 'data:'] });
     expect(merged.scriptSrc).toEqual(["'self'", nonce, ...retenoHosts.script]);
     expect(merged.imgSrc).toEqual(["'self'", 'data:', ...retenoHosts.image]);
@@ -33,6 +34,31 @@ describe('retenoInboxCsp', () => {
     expect(() => retenoInboxCsp({}, { emulatorUrl: 'javascript:alert(1)' })).toThrow(
       expect.objectContaining({ code: errorCodes.invalidOption, option: 'emulatorUrl' }),
     );
+  });
+
+  it("gives a nonce source written inline Express's (req, res), and takes one typed as helmet types it", async () => {
+    const app = express();
+    app.use((_req, res, next) => {
+      res.locals.cspNonce = 'bm9uY2UtMQ==';
+      next();
+    });
+    const helmetTyped = (req: IncomingMessage, _res: ServerResponse) => `'nonce-${req.method}'`;
+    app.use(
+      helmet({
+        contentSecurityPolicy: {
+          // Under `strict`, this `res` is Express's Response without an annotation: no TS7006, `res.locals` known.
+          directives: retenoInboxCsp({
+            scriptSrc: ["'self'", (_req, res) => `'nonce-${res.locals.cspNonce}'`],
+            styleSrc: [helmetTyped],
+          }),
+        },
+      }),
+    );
+    app.get('/', (_req, res) => res.send('ok'));
+    const response = await request(app).get('/').expect(200);
+    const policy = String(response.headers['content-security-policy']);
+    expect(policy).toContain(`script-src 'self' 'nonce-bm9uY2UtMQ==' ${retenoHosts.script.join(' ')};`);
+    expect(policy).toContain("style-src 'nonce-GET';");
   });
 
   it('produces directives helmet accepts and sends', async () => {

@@ -114,6 +114,104 @@ describe('demo site', () => {
   });
 });
 
+describe('demo sign-up', () => {
+  let demo: Demo;
+  beforeAll(async () => {
+    demo = await createDemo({ port: 0, env: {}, log: () => {} });
+  });
+  afterAll(() => demo.close());
+
+  const tokenRequests = () =>
+    demo.emulator?.requests.filter((entry) => entry.path === '/v1/auth/contact/token') ?? [];
+  const createdContacts = () =>
+    demo.emulator?.contacts().filter((contact) => contact.createdBy === 'contact-api') ?? [];
+
+  /** The mails on the development mailbox page to an address: their text and confirmation link, if any. */
+  async function mailsTo(email: string) {
+    const page = await request(demo.app).get('/mailbox').expect(200);
+    return [...page.text.matchAll(/<article class="card" data-mail="([^"]*)">([\s\S]*?)<\/article>/g)]
+      .filter(([, to]) => to === email)
+      .map(([, , body = '']) => ({ body, link: /href="([^"]*)" data-link="confirm"/.exec(body)?.[1] }));
+  }
+
+  it("gives an unconfirmed sign-up as anna@example.com no token, no contact in Reteno, and no way to Anna's messages", async () => {
+    demo.emulator?.clearRequests();
+    const contactsBefore = demo.emulator?.contacts();
+    const mallory = request.agent(demo.app);
+    const sent = await mallory
+      .post('/sign-up')
+      .type('form')
+      .send({ name: 'Mallory', email: 'Anna@Example.com' })
+      .expect(200);
+    expect(sent.text).toContain('data-sign-up="sent"');
+    expect(scriptTags(sent.text)).toHaveLength(0);
+
+    const home = await mallory.get('/').expect(200);
+    expect(home.text).toContain('data-form="sign-in"');
+    expect(scriptTags(home.text)).toHaveLength(0);
+    await mallory.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
+    await mallory.post('/push').type('form').send({ title: 'Hi' }).expect(401);
+
+    // Anna's address hears of the attempt, with no link to follow.
+    const mails = await mailsTo('anna@example.com');
+    expect(mails).toHaveLength(1);
+    expect(mails[0]?.link).toBeUndefined();
+    expect(tokenRequests()).toEqual([]);
+    expect(demo.emulator?.contacts()).toEqual(contactsBefore);
+    expect(demo.emulator?.messagesOf({ email: 'anna@example.com' })).toHaveLength(2);
+  });
+
+  it('gives a new address no inbox and creates no Reteno contact until the confirmation link is used, then signs it in', async () => {
+    const email = 'new-reader@example.com';
+    const reader = request.agent(demo.app);
+    await reader.post('/sign-up').type('form').send({ name: 'Mariia', email }).expect(200);
+    await reader.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
+
+    const [mail] = await mailsTo(email);
+    const link = mail?.link?.replace(/&amp;/g, '&');
+    expect(link).toMatch(/^\/sign-up\/confirm\?token=[\w-]{32}$/);
+    // Opening the link (as a mail scanner would) confirms nothing yet.
+    const confirmPage = await request(demo.app)
+      .get(link ?? '')
+      .expect(200);
+    const token = /name="token" value="([^"]+)"/.exec(confirmPage.text)?.[1];
+    await reader.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
+    expect(createdContacts().filter((contact) => contact.email === email)).toEqual([]);
+
+    await reader.post('/sign-up/confirm').type('form').send({ token }).expect(303).expect('Location', '/');
+    const home = await reader.get('/').expect(200);
+    expect(home.text).toContain('Hello, Mariia!');
+    await reader.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(200);
+    expect(createdContacts().filter((contact) => contact.email === email)).toEqual([
+      expect.objectContaining({ email, firstName: 'Mariia' }),
+    ]);
+  });
+
+  it('takes a confirmation link once, and refuses an unknown one', async () => {
+    const email = 'once@example.com';
+    await request(demo.app).post('/sign-up').type('form').send({ name: 'Once', email }).expect(200);
+    const token = /token=([\w-]+)/.exec((await mailsTo(email))[0]?.link ?? '')?.[1];
+    await request(demo.app).post('/sign-up/confirm').type('form').send({ token }).expect(303);
+    const again = await request(demo.app).post('/sign-up/confirm').type('form').send({ token }).expect(400);
+    expect(again.text).toContain('data-sign-up="invalid"');
+    await request(demo.app).get('/sign-up/confirm?token=nope').expect(400);
+    await request(demo.app).post('/sign-up/confirm').type('form').send({ token: 'nope' }).expect(400);
+  });
+
+  it('refuses a sign-up without a name or a valid e-mail address', async () => {
+    await request(demo.app)
+      .post('/sign-up')
+      .type('form')
+      .send({ name: '', email: 'x@example.com' })
+      .expect(400);
+    await request(demo.app)
+      .post('/sign-up')
+      .type('form')
+      .send({ name: 'X', email: 'not-an-address' })
+      .expect(400);
+  });
+});
+
 describe('demo site on real Reteno', () => {
   it('uses RETENO_API_KEY, RETENO_SCRIPT_ID and says so; no test messages', async () => {
     // Stands in for reteno.com, which the tests cannot reach: RETENO_BASE_URL points the token route at it.

@@ -13,6 +13,7 @@ import {
   runBlock,
   templatesOf,
   typeCheck,
+  untypedParameterCodes,
 } from './helpers/docs.js';
 
 // Every code block of README.md and docs/**/*.md; see test/helpers/docs.ts for the harnesses that complete them.
@@ -25,11 +26,14 @@ const scripts = documents.flatMap(({ file, blocks }) =>
 );
 
 let program: ts.Program | undefined;
-function typeCheckMessages(block: CodeBlock): string[] {
-  const checked = typeCheck(block, program);
+function typeCheckMessages(block: CodeBlock, only?: ReadonlySet<number>): string[] {
+  const checked = typeCheck(block, program, only);
   program = checked.program;
   return checked.messages;
 }
+
+/** JavaScript blocks a TypeScript site would paste as they are: ES modules (CommonJS ones use `require`). */
+const isJavaScriptModule = (block: CodeBlock) => ['js', 'javascript', 'mjs'].includes(block.language);
 
 const brokenFile = 'test/docs/broken-snippets.md';
 const broken = readCodeBlocks(brokenFile, readFileSync(join(repoRoot, brokenFile), 'utf8'));
@@ -60,6 +64,7 @@ describe('docs that run', () => {
         '%s runs',
         async (_name, block, templates) => {
           if (block.language.startsWith('t')) expect(typeCheckMessages(block)).toEqual([]);
+          if (isJavaScriptModule(block)) expect(typeCheckMessages(block, untypedParameterCodes)).toEqual([]);
           if (block.harness === 'types' && block.language.startsWith('t')) return;
           const report = await runBlock(block, { templates, express });
           expect(report.anonymousStatus).toBe(200);
@@ -77,7 +82,17 @@ describe('docs that run', () => {
   );
 
   describe('refuses broken snippets', () => {
-    const [oldCsp, undefinedName, noHarness, noMiddleware, badTypes, beforePassport, behindCsurf] = broken;
+    const [
+      oldCsp,
+      undefinedName,
+      noHarness,
+      noMiddleware,
+      badTypes,
+      beforePassport,
+      behindCsurf,
+      untypedCallback,
+      unsavedCsrfSession,
+    ] = broken;
     const site = { templates: readmeTemplates, express };
 
     it("catches the CSP example that used crypto.randomBytes without importing it: the site's pages answer 500", async () => {
@@ -116,6 +131,20 @@ describe('docs that run', () => {
           /^test\/docs\/broken-snippets\.md:\d+: TS2322: Type 'number' is not assignable/,
         ),
       ]);
+    });
+
+    it('fails a JavaScript block whose callback a strict TypeScript site could not type (TS7006)', () => {
+      expect(typeCheckMessages(untypedCallback as CodeBlock, untypedParameterCodes)).toEqual([
+        expect.stringMatching(
+          /^test\/docs\/broken-snippets\.md:\d+: TS7006: Parameter 'req' implicitly has an 'any' type/,
+        ),
+      ]);
+    });
+
+    it('fails csrf-csrf with saveUninitialized: false and an empty session: the sign-in form gets 403 "invalid csrf token"', async () => {
+      await expect(runBlock(unsavedCsrfSession as CodeBlock, site)).rejects.toThrow(
+        /signing in through the form answered 403[\s\S]*invalid csrf token/,
+      );
     });
 
     it('runs a ```cjs block with require', async () => {

@@ -3,8 +3,14 @@ import { doubleCsrf } from 'csrf-csrf';
 import csurf from 'csurf';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
+import lusca from 'lusca';
 import request from 'supertest';
-import { type RetenoInboxOptions, retenoInbox } from '../src/index.js';
+import {
+  type RetenoInboxOptions,
+  retenoInbox,
+  retenoInboxTokenCall,
+  type TokenCallRequest,
+} from '../src/index.js';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 import {
   createAuthenticator,
@@ -20,23 +26,33 @@ import { apiKey, type LogRecorder, recordLogs, scriptId, tokenPath } from './hel
 const retenoTokenPath = '/v1/auth/contact/token';
 const [anna, taras] = siteUsers as [(typeof siteUsers)[0], (typeof siteUsers)[0]];
 
-/** A global CSRF middleware as a site sets it up, and what the site's forms and the inbox take from it. */
+/**
+ * A global CSRF middleware as a site sets it up, and what the site's forms and the inbox take from it. `skip`, when
+ * given, is a request it leaves alone (csrf-csrf's `skipCsrfProtection`; for lusca and csurf the wrapper
+ * hackathon-starter uses for its own exceptions).
+ */
 interface CsrfSetup {
-  protection: RequestHandler[];
+  protection(skip?: (req: TokenCallRequest) => boolean): RequestHandler[];
   /** The token this request's forms carry. */
   formToken(req: Request, res: Response): string;
   /** What the site passes as retenoInbox's `csrfToken`. */
   inboxToken(req: Request, res: Response): string;
 }
 
-const csrfMiddlewares: Record<'csurf' | 'csrf-csrf', () => CsrfSetup> = {
+/** A CSRF middleware that leaves the requests `skip` names to the middlewares after it. */
+function skipping(csrf: RequestHandler, skip?: (req: TokenCallRequest) => boolean): RequestHandler[] {
+  if (skip === undefined) return [csrf];
+  return [(req, res, next) => (skip(req) ? next() : csrf(req, res, next))];
+}
+
+const csrfMiddlewares: Record<'csurf' | 'csrf-csrf' | 'lusca', () => CsrfSetup> = {
   csurf: () => ({
-    protection: [csurf()],
+    protection: (skip) => skipping(csurf(), skip),
     formToken: csurfToken,
     inboxToken: csurfToken,
   }),
   'csrf-csrf': () => {
-    const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
+    const config: Parameters<typeof doubleCsrf>[0] = {
       getSecret: () => 'double-submit-secret-0b9f4e',
       getSessionIdentifier: (req) => req.session.id,
       // `__Host-` cookies need HTTPS.
@@ -44,25 +60,45 @@ const csrfMiddlewares: Record<'csurf' | 'csrf-csrf', () => CsrfSetup> = {
       cookieOptions: { secure: false },
       getCsrfTokenFromRequest: (req) =>
         req.headers['x-csrf-token'] ?? (req.body as { _csrf?: string } | undefined)?._csrf,
-    });
+    };
+    const { generateCsrfToken } = doubleCsrf(config);
     return {
-      protection: [cookieParser(), doubleCsrfProtection],
+      protection: (skip) => [
+        cookieParser(),
+        doubleCsrf(skip === undefined ? config : { ...config, skipCsrfProtection: skip })
+          .doubleCsrfProtection,
+      ],
       formToken: (req, res) => generateCsrfToken(req, res),
       // A second generateCsrfToken in the same request would set a second cookie, and the forms' token would no
       // longer match it: the page's one token is reused.
       inboxToken: (_req, res) => res.locals.csrfToken as string,
     };
   },
+  // lusca.csrf() as hackathon-starter mounts it: after Passport, its token in res.locals._csrf.
+  lusca: () => ({
+    protection: (skip) => skipping(lusca.csrf(), skip),
+    formToken: (_req, res) => res.locals._csrf as string,
+    inboxToken: (_req, res) => res.locals._csrf as string,
+  }),
 };
 
 type CsrfName = keyof typeof csrfMiddlewares;
 
 /**
- * - `before-csrf`: session → Passport → retenoInbox → CSRF middleware, the README's order.
- * - `after-passport`: session → CSRF middleware → Passport → retenoInbox with `csrfToken`, Passport's examples'
+ * The orders the README's Mount order section covers:
+ * - `before-csrf`: session → Passport → retenoInbox → CSRF middleware: a site whose CSRF middleware comes after
+ *   Passport (hackathon-starter's order), the inbox line between them. Preferred for that order.
+ * - `after-csrf`: session → Passport → CSRF middleware → retenoInbox with `csrfToken`: the same site with the inbox
+ *   line added last.
+ * - `skips-token-call`: session → CSRF middleware skipping retenoInboxTokenCall() → Passport → retenoInbox:
+ *   Passport's examples' order (CSRF before Passport). Preferred for that order.
+ * - `after-passport`: session → CSRF middleware → Passport → retenoInbox with `csrfToken`: Passport's examples'
  *   order with the inbox line added last.
  */
-type MountOrder = 'before-csrf' | 'after-passport';
+type MountOrder = 'before-csrf' | 'after-csrf' | 'skips-token-call' | 'after-passport';
+
+/** The orders in which the CSRF middleware sees the token calls, so that the page must send its CSRF token. */
+const behindCsrf = (order: MountOrder) => order === 'after-csrf' || order === 'after-passport';
 
 interface SiteSettings {
   csrf: CsrfName;
@@ -94,15 +130,14 @@ function buildPassportSite(settings: SiteSettings): Express {
   app.use(express.urlencoded({ extended: false }));
   // csrf-csrf binds its tokens to the session id, so the session must exist before sign-in.
   app.use(session({ secret: 'mount-order-secret', resave: false, saveUninitialized: true }));
-  if (settings.order === 'before-csrf') {
-    app.use(authenticator.authenticate('session'));
-    app.use(inbox);
-    app.use(csrf.protection);
-  } else {
-    app.use(csrf.protection);
-    app.use(authenticator.authenticate('session'));
-    app.use(inbox);
-  }
+  const passport = authenticator.authenticate('session');
+  const orders: Record<MountOrder, () => RequestHandler[]> = {
+    'before-csrf': () => [passport, inbox, ...csrf.protection()],
+    'after-csrf': () => [passport, ...csrf.protection(), inbox],
+    'skips-token-call': () => [...csrf.protection(retenoInboxTokenCall()), passport, inbox],
+    'after-passport': () => [...csrf.protection(), passport, inbox],
+  };
+  for (const handler of orders[settings.order]()) app.use(handler);
   app.use((req, res, next) => {
     res.locals.csrfToken = csrf.formToken(req, res);
     next();
@@ -171,8 +206,11 @@ function retenoTokenRequests(): unknown[] {
   return emulator.requests.filter((logged) => logged.path === retenoTokenPath).map((logged) => logged.body);
 }
 
-const matrix = (['csurf', 'csrf-csrf'] as const).flatMap((csrf) =>
-  (['before-csrf', 'after-passport'] as const).map((order) => ({ csrf, order })),
+const matrix = (['csurf', 'csrf-csrf', 'lusca'] as const).flatMap((csrf) =>
+  (['before-csrf', 'after-csrf', 'skips-token-call', 'after-passport'] as const).map((order) => ({
+    csrf,
+    order,
+  })),
 );
 
 describe.each(matrix)('Passport and $csrf, retenoInbox mounted $order', ({ csrf, order }) => {
@@ -250,7 +288,7 @@ describe.each(matrix)('Passport and $csrf, retenoInbox mounted $order', ({ csrf,
     expect(stillSignedIn.text).toContain('Hello, Anna');
   });
 
-  if (order === 'after-passport') {
+  if (behindCsrf(order)) {
     it.each([
       [
         'without the CSRF header',
@@ -283,13 +321,29 @@ describe.each(matrix)('Passport and $csrf, retenoInbox mounted $order', ({ csrf,
       expect(retenoTokenRequests()).toEqual([]);
     });
   } else {
-    it(`answers the token call ahead of ${csrf}: no CSRF token needed, the route guards itself`, async () => {
+    it(`answers the token call without a CSRF token: ${csrf} does not see it, the route guards itself`, async () => {
       const agent = request.agent(app);
       await signIn(agent, anna);
       await agent.post(tokenPath).set('x-reteno-inbox', '1').expect(200);
-      await agent.post(tokenPath).expect(403, { error: 'forbidden' });
       expect(retenoTokenRequests()).toEqual([{ email: anna.email }]);
     });
+
+    if (order === 'before-csrf') {
+      it("refuses a call without X-Reteno-Inbox with the route's own 403", async () => {
+        const agent = request.agent(app);
+        await signIn(agent, anna);
+        await agent.post(tokenPath).expect(403, { error: 'forbidden' }).expect('x-reteno-inbox', '1');
+        expect(retenoTokenRequests()).toEqual([]);
+      });
+    } else {
+      it(`leaves a call without X-Reteno-Inbox to ${csrf}, which refuses it`, async () => {
+        const agent = request.agent(app);
+        await signIn(agent, anna);
+        const refused = await agent.post(tokenPath).expect(403);
+        expect(refused.headers['x-reteno-inbox']).toBeUndefined();
+        expect(retenoTokenRequests()).toEqual([]);
+      });
+    }
 
     it('sends only its own marker header when the site passes no csrfToken', async () => {
       const site = buildPassportSite({ csrf, order, baseUrl: emulator.url, csrfToken: null });

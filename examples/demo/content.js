@@ -101,3 +101,73 @@ export const text = {
     signUpError: 'Geben Sie einen Namen und eine gültige E-Mail-Adresse ein.',
   },
 };
+
+// The words of the sign-up flow: confirming a new account's e-mail, and the development mailbox.
+export const signUpText = {
+  en: {
+    sentTitle: 'Check your mailbox',
+    sentText: 'To finish signing up, open the link we sent to',
+    sentNote: 'Until then the account has no inbox. The demo sends no e-mail:',
+    mailboxLink: 'open the development mailbox',
+    mailboxTitle: 'Development mailbox',
+    mailboxNote:
+      'The demo sends no e-mail: what it would send appears here. On a real site only the owner of the address reads it.',
+    mailboxEmpty: 'No mail yet.',
+    mailTo: 'To',
+    confirmTitle: 'Confirm your e-mail',
+    confirmText: 'Confirm this address to create your account and sign in:',
+    confirmButton: 'Confirm and sign in',
+    invalidTitle: 'This link does not work',
+    invalidText: 'It has been used already, or it is unknown. Sign up again.',
+    confirmMailSubject: 'Confirm your e-mail for the demo shop',
+    confirmMailText: 'Open the link to finish creating your account.',
+    confirmMailLink: 'Confirm my e-mail',
+    takenMailSubject: 'Someone tried to sign up with your address',
+    takenMailText:
+      'An account with this address exists already. If it was you, sign in; if not, you can ignore this mail.',
+  },
+  uk: {
+    sentTitle: 'Перевірте пошту',
+    sentText: 'Щоб завершити реєстрацію, відкрийте посилання, яке ми надіслали на',
+    sentNote: 'Доти обліковий запис не має скриньки повідомлень. Демо не надсилає листів:',
+    mailboxLink: 'відкрийте пошту для розробки',
+    mailboxTitle: 'Пошта для розробки',
+    mailboxNote:
+      'Демо не надсилає листів: те, що воно надіслало б, з’являється тут. На справжньому сайті лист читає лише власник адреси.',
+    mailboxEmpty: 'Листів ще немає.',
+    mailTo: 'Кому',
+    confirmTitle: 'Підтвердьте адресу ел. пошти',
+    confirmText: 'Підтвердьте цю адресу, щоб створити обліковий запис і ввійти:',
+    confirmButton: 'Підтвердити й увійти',
+    invalidTitle: 'Це посилання не діє',
+    invalidText: 'Ним уже скористалися, або воно невідоме. Зареєструйтеся знову.',
+    confirmMailSubject: 'Підтвердьте адресу для демо-магазину',
+    confirmMailText: 'Відкрийте посилання, щоб завершити створення облікового запису.',
+    confirmMailLink: 'Підтвердити адресу',
+    takenMailSubject: 'Хтось намагався зареєструватися з вашою адресою',
+    takenMailText:
+      'Обліковий запис із цією адресою вже є. Якщо це були ви, увійдіть; якщо ні, на цей лист можна не зважати.',
+  },
+  de: {
+    sentTitle: 'Sehen Sie in Ihr Postfach',
+    sentText: 'Um die Anmeldung abzuschließen, öffnen Sie den Link, den wir geschickt haben an',
+    sentNote: 'Bis dahin hat das Konto keinen Posteingang. Die Demo verschickt keine E-Mails:',
+    mailboxLink: 'Entwicklungs-Postfach öffnen',
+    mailboxTitle: 'Entwicklungs-Postfach',
+    mailboxNote:
+      'Die Demo verschickt keine E-Mails: Was sie verschicken würde, erscheint hier. Auf einer echten Website liest sie nur der Inhaber der Adresse.',
+    mailboxEmpty: 'Noch keine E-Mails.',
+    mailTo: 'An',
+    confirmTitle: 'E-Mail-Adresse bestätigen',
+    confirmText: 'Bestätigen Sie diese Adresse, um Ihr Konto zu erstellen und sich anzumelden:',
+    confirmButton: 'Bestätigen und anmelden',
+    invalidTitle: 'Dieser Link funktioniert nicht',
+    invalidText: 'Er wurde schon benutzt oder ist unbekannt. Registrieren Sie sich noch einmal.',
+    confirmMailSubject: 'Bestätigen Sie Ihre E-Mail-Adresse für den Demo-Shop',
+    confirmMailText: 'Öffnen Sie den Link, um Ihr Konto fertig zu erstellen.',
+    confirmMailLink: 'E-Mail-Adresse bestätigen',
+    takenMailSubject: 'Jemand wollte sich mit Ihrer Adresse registrieren',
+    takenMailText:
+      'Zu dieser Adresse gibt es schon ein Konto. Waren Sie es, melden Sie sich an; sonst können Sie diese E-Mail ignorieren.',
+  },
+};

@@ -1,7 +1,7 @@
 // The express-reteno-inbox demo: an Express 5 + EJS site with sign-in, a language switcher and Reteno's App
 // Inbox. By default it runs on a local Reteno emulator; with RETENO_API_KEY and RETENO_SCRIPT_ID it talks to
 // real Reteno. Run: npm install && npm start
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
 import session from 'express-session';
@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import { retenoInbox, retenoInboxCsp } from 'express-reteno-inbox';
 import { createRetenoEmulator } from 'express-reteno-inbox/emulator';
 import { demoUsers, languages, text } from './content.js';
+import { signUpRoutes } from './sign-up.js';
 
 const emulatorApiKey = 'demo-emulator-api-key';
 const emulatorScriptId = '00000000-0000-4000-8000-000000000000';
@@ -35,7 +36,7 @@ export async function createDemo({
         pollIntervalMs: Number(env.DEMO_POLL_INTERVAL_MS ?? 3000),
       });
   if (emulator) seedMessages(emulator);
-  // Accounts created on the sign-up form, by id: Reteno does not know them until the inbox creates them.
+  // Confirmed accounts from the sign-up form, by id: Reteno does not know them until the inbox creates them.
   const signedUp = new Map();
   const userById = (id) => demoUsers.find((user) => user.id === id) ?? signedUp.get(id);
   const sessionStore = env.REDIS_URL ? await redisSessionStore(env.REDIS_URL) : undefined;
@@ -140,25 +141,17 @@ export async function createDemo({
       res.redirect(303, '/');
     });
   });
-  app.post('/sign-up', (req, res, next) => {
-    const name = String(req.body.name ?? '').trim();
-    const email = String(req.body.email ?? '')
-      .trim()
-      .toLowerCase();
-    if (name === '' || name.length > 40 || email.length > 100 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
-      res.status(400).render('index', { users: demoUsers, pushed: false, signUpError: true });
-      return;
-    }
-    const user = { id: `new-${randomUUID()}`, name, contact: { email } };
-    signedUp.set(user.id, user);
-    const lang = req.session.lang;
-    req.session.regenerate((error) => {
-      if (error) return next(error);
-      req.session.userId = user.id;
-      req.session.lang = lang ?? 'en';
-      res.redirect(303, '/');
-    });
-  });
+  // A new account's e-mail reaches the session only once confirmed: see sign-up.js.
+  app.use(
+    signUpRoutes({
+      users: demoUsers,
+      accounts: {
+        findByEmail: (email) =>
+          [...demoUsers, ...signedUp.values()].find((user) => user.contact.email === email),
+        add: (user) => signedUp.set(user.id, user),
+      },
+    }),
+  );
   app.post('/sign-out', (req, res, next) => {
     // Reteno has no call that ends a contact's tokens; the emulator has one, so the demo ends them here too.
     if (emulator && res.locals.user) emulator.invalidateTokens(res.locals.user.contact);

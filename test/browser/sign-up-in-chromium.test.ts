@@ -17,7 +17,7 @@ describeInChromium('a new sign-up on the demo (Chromium)', () => {
   const chromium = useChromium('sign-up', testTimeoutMs);
 
   it(
-    'sees the bell on the first page after signing up, and a message pushed to them',
+    'confirms the e-mail through the mailbox, then sees the bell on the first page and a message pushed to them',
     async () => {
       const demo = await createDemo({ port: 0, env: { DEMO_POLL_INTERVAL_MS: '400' }, log: () => {} });
       chromium.afterTest(() => demo.close());
@@ -32,6 +32,15 @@ describeInChromium('a new sign-up on the demo (Chromium)', () => {
       await page.fill('[data-form="sign-up"] input[name="name"]', 'Mariia');
       await page.fill('[data-form="sign-up"] input[name="email"]', email);
       await navigateBy(page, () => page.click('[data-form="sign-up"] button'));
+      // Not signed in yet: no inbox, and nothing in Reteno, until the e-mail is confirmed.
+      await expect(page.textContent('h1')).resolves.toBe('Check your mailbox');
+      expect(await page.$$('script')).toHaveLength(0);
+      expect(emulator.contacts().some((contact) => contact.email === email)).toBe(false);
+
+      // The demo's development mailbox stands in for the reader's own.
+      await navigateBy(page, () => page.click('[data-link="mailbox"]'));
+      await navigateBy(page, () => page.click(`[data-mail="${email}"] [data-link="confirm"]`));
+      await navigateBy(page, () => page.click('[data-form="confirm"] button'));
       await expect(page.textContent('h1')).resolves.toBe('Hello, Mariia!');
 
       // The first page: the token route created the contact in Reteno and the bell is there.

@@ -5,12 +5,14 @@
  * e.g. `<!-- docs-test: site -->` (invisible on GitHub and npm). The harness supplies the names a fragment assumes
  * (`app`, `session`, `apiKey`, `scriptId`, `resolveContact`, `emulator`, `retenoInbox`, `passport`) unless the
  * block declares or imports them itself, runs the block as an ES module (or CommonJS for ```cjs) in a fresh Express
- * site on 127.0.0.1 with the Reteno emulator as Reteno, signs a user in and checks the signed-in page's embed and
- * the token its callback fetches. TypeScript blocks are also type-checked against the package's source.
+ * site on 127.0.0.1 with the Reteno emulator as Reteno, signs a user in through a form that carries the CSRF token
+ * the site gives its forms, and checks the signed-in page's embed and the token its callback fetches. TypeScript
+ * blocks are also type-checked against the package's source under `strict`; JavaScript modules are type-checked
+ * as TypeScript too, for callback parameters left without a type (what a TypeScript user pasting them meets).
  *
  * | harness             | what the harness does around the block                                                   |
  * | ------------------- | ---------------------------------------------------------------------------------------- |
- * | `site`              | nothing before it: the block mounts the session (and Passport, CSRF…) and retenoInbox    |
+ * | `site`              | a body parser before it: the block mounts the session (Passport, CSRF…) and retenoInbox  |
  * | `site after session` | mounts express-session and Passport's session first; the block mounts retenoInbox      |
  * | `site before inbox` | the block runs first (CSP, a view engine…); then the harness mounts session and inbox   |
  * | `types`             | type-checks a ```ts block only                                                            |
@@ -203,12 +205,21 @@ const compilerOptions: ts.CompilerOptions = {
 };
 
 /**
- * Type-checks a TypeScript block as a module of a strict NodeNext project in which `express-reteno-inbox` is the
- * package's source. Returns tsc's messages, with lines counted from the block's first line in its document.
+ * What a TypeScript user meets on pasting a JavaScript block into a strict project, whatever their own types:
+ * a callback parameter that nothing gives a type (TS7006, TS7031), as when a helper loses helmet's `(req, res)`.
+ * Errors about the site's own objects (`req.session.user`, `process.env.X` being `string | undefined`) are theirs.
+ */
+export const untypedParameterCodes: ReadonlySet<number> = new Set([7006, 7031]);
+
+/**
+ * Type-checks a block as a TypeScript module of a strict NodeNext project in which `express-reteno-inbox` is the
+ * package's source. Returns tsc's messages (only those with a code in `only`, when given), with lines counted from
+ * the block's first line in its document.
  */
 export function typeCheck(
   block: CodeBlock,
   previous?: ts.Program,
+  only?: ReadonlySet<number>,
 ): { messages: string[]; program: ts.Program } {
   const virtualDir = join(repoRoot, 'test/docs');
   const blockFile = join(virtualDir, `block-${block.file.replace(/\W/g, '-')}-${block.line}.ts`);
@@ -228,9 +239,9 @@ export function typeCheck(
   };
   const program = ts.createProgram([blockFile, globalsFile], compilerOptions, host, previous);
   const source = program.getSourceFile(blockFile);
-  const diagnostics = source
-    ? [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)]
-    : [];
+  const diagnostics = (
+    source ? [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)] : []
+  ).filter((diagnostic) => only === undefined || only.has(diagnostic.code));
   const messages = diagnostics.map((diagnostic) => {
     const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
     if (diagnostic.file === undefined || diagnostic.start === undefined) return text;
@@ -424,6 +435,25 @@ function allowsUrl(sources: readonly string[], url: URL): boolean {
   });
 }
 
+function signInForm(csrfToken: string): string {
+  const value = csrfToken.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  return `<!doctype html><form method="post" action="/docs-test/sign-in"><input type="hidden" name="_csrf" value="${value}"><button>Sign in</button></form>`;
+}
+
+/** The hidden fields of a page's form, by name. */
+function formFields(html: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [, name = '', value = ''] of html.matchAll(
+    /<input type="hidden" name="([^"]+)" value="([^"]*)">/g,
+  )) {
+    fields[name] = value
+      .replace(/&lt;/g, '<')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
+  }
+  return fields;
+}
+
 function fail(block: CodeBlock, message: string, run?: Run): never {
   const errors = (run?.errors ?? []).map((error) =>
     error instanceof Error ? (error.stack ?? String(error)).split('\n').slice(0, 2).join(' ') : String(error),
@@ -531,6 +561,8 @@ export async function runBlock(
       passport,
     };
 
+    // Every site parses its forms' bodies before its CSRF middleware reads their `_csrf` field.
+    app.use(express.urlencoded({ extended: false }));
     if (harness === 'site after session') {
       app.use(session());
       app.use(passport.authenticate('session'));
@@ -543,7 +575,14 @@ export async function runBlock(
     }
     if (run.instances.length === 0) fail(block, 'never calls retenoInbox(), so no harness can check it');
 
-    app.get('/docs-test/sign-in', (req, res, next) => {
+    // The sign-in form an anonymous visitor gets, carrying the CSRF token the site gives its forms: the recipes'
+    // res.locals.csrfToken, lusca's res.locals._csrf, csurf's req.csrfToken().
+    app.get('/docs-test/sign-in', (req, res) => {
+      const issue = (req as { csrfToken?: () => string }).csrfToken;
+      const token = (res.locals.csrfToken ?? res.locals._csrf ?? issue?.call(req) ?? '') as string;
+      res.type('html').send(signInForm(token));
+    });
+    app.post('/docs-test/sign-in', (req, res, next) => {
       const user = { email: signedInEmail };
       const remember = () => {
         (req.session as unknown as { user: typeof user }).user = user;
@@ -574,8 +613,15 @@ export async function runBlock(
 
     const anonymous = await browse('/docs-test/page');
     if (anonymous.status !== 200) fail(block, `the anonymous page answered ${anonymous.status}`, run);
-    const signIn = await browse('/docs-test/sign-in');
-    if (signIn.status !== 302) fail(block, `signing in answered ${signIn.status}`, run);
+    const form = await browse('/docs-test/sign-in');
+    if (form.status !== 200) fail(block, `the sign-in form answered ${form.status}`, run);
+    // Posted as a browser posts a form: the hidden fields, urlencoded, with the site's cookies.
+    const signIn = await browse('/docs-test/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(formFields(await form.text())).toString(),
+    });
+    if (signIn.status !== 302) fail(block, `signing in through the form answered ${signIn.status}`, run);
     const page = await browse('/docs-test/page');
     const html = await page.text();
     if (page.status !== 200) fail(block, `the signed-in page answered ${page.status}`, run);
