@@ -898,7 +898,7 @@ describe('requests log size', () => {
   });
 });
 
-describe('requests log: no credentials, bounded in bytes', () => {
+describe('requests log: no credentials, bounded in memory', () => {
   it('records whether Authorization was absent, valid or invalid, never its value', async () => {
     const emulator = await startEmulator();
     await postToken(emulator, anna);
@@ -918,25 +918,36 @@ describe('requests log: no credentials, bounded in bytes', () => {
     expect(logged).not.toContain('wrong-key');
   });
 
-  it('keeps the newest requests within maxLoggedBytes, oldest first, and skips one larger than that', async () => {
-    const emulator = await startEmulator({ maxLoggedBytes: 4096 });
-    const post = (n: number, bytes: number) =>
+  it('keeps the newest requests within maxLoggedBytes, counting two bytes a character, and skips one larger than that', async () => {
+    const emulator = await startEmulator({ maxLoggedBytes: 16_384 });
+    const post = (n: number, characters: number) =>
       fetch(`${emulator.url}/appinbox/v1/messages/status?n=${n}`, {
         method: 'POST',
-        body: 'x'.repeat(bytes),
+        body: 'x'.repeat(characters),
       });
-    for (let n = 0; n < 6; n++) expect((await post(n, 1000)).status).toBe(401);
+    for (let n = 0; n < 10; n++) expect((await post(n, 1000)).status).toBe(401);
     const kept = emulator.requests.map((entry) => entry.query.n);
-    expect(kept.length).toBeGreaterThanOrEqual(2);
-    expect(kept.length).toBeLessThan(4);
-    expect(kept).toEqual(['0', '1', '2', '3', '4', '5'].slice(-kept.length));
-    const bodies = emulator.requests.reduce((sum, entry) => sum + String(entry.body).length, 0);
-    expect(bodies).toBeLessThanOrEqual(4096);
+    // Each entry costs 2,016 bytes of body, its headers and its objects: 3 to 6 fit in 16 KiB.
+    expect(kept.length).toBeGreaterThanOrEqual(3);
+    expect(kept.length).toBeLessThan(7);
+    expect(kept).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'].slice(-kept.length));
+    const bodies = emulator.requests.reduce((sum, entry) => sum + 2 * String(entry.body).length, 0);
+    expect(bodies).toBeLessThanOrEqual(16_384);
 
-    expect((await post(6, 5000)).status).toBe(401);
+    // 8,192 characters take 16 KiB on their own.
+    expect((await post(10, 8192)).status).toBe(401);
     expect(emulator.requests.map((entry) => entry.query.n)).toEqual(kept);
-    await post(7, 10);
-    expect(emulator.requests.at(-1)?.query.n).toBe('7');
+    await post(11, 10);
+    expect(emulator.requests.at(-1)?.query.n).toBe('11');
+  });
+
+  it('keeps the body as text and parses it on each read, so a body of many small values costs its text', async () => {
+    const emulator = await startEmulator();
+    await postToken(emulator, { email: 'anna@example.com', fields: [{}, {}] });
+    const [entry] = emulator.requests;
+    expect(entry?.body).toEqual({ email: 'anna@example.com', fields: [{}, {}] });
+    expect(entry?.body).not.toBe(entry?.body);
+    expect(JSON.parse(JSON.stringify(entry))).toMatchObject({ body: { email: 'anna@example.com' } });
   });
 
   it('keeps no log with maxLoggedBytes 0, and still answers', async () => {
@@ -1100,6 +1111,8 @@ describe('command line', () => {
         apiKey: 'emulator-api-key',
         scriptId: '00000000-0000-4000-8000-000000000000',
         contacts: [],
+        controlApi: true,
+        welcomeMessage: { title: 'Welcome to the Reteno emulator', content: expect.any(String) },
       },
     });
   });
