@@ -4,8 +4,8 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders } from '
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parseControlCommand } from '../src/emulator/cli-control.js';
-import { cliWelcomeMessage, parseCliArguments } from '../src/emulator/cli-options.js';
+import { controlCommandNames, parseControlCommand } from '../src/emulator/cli-control.js';
+import { cliUsage, cliWelcomeMessage, parseCliArguments } from '../src/emulator/cli-options.js';
 import { ContactApi } from '../src/emulator/contact-api.js';
 import {
   createRetenoEmulator,
@@ -547,6 +547,7 @@ describe('command line: commands for a running emulator', () => {
       body: { kind: 'status', status: 429, retryAfter: 2, times: 1, route: 'token' },
     });
     expect(parse(['clear-faults'])).toMatchObject({ method: 'DELETE', path: '/_emulator/faults' });
+    for (const name of controlCommandNames) expect(cliUsage).toContain(`\n  ${name} `);
   });
 
   it('refuses a command without what it needs, with a flag it does not take, or a URL that is not one', () => {

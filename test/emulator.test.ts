@@ -10,6 +10,7 @@ import {
   type RetenoEmulatorOptions,
 } from '../src/emulator/index.js';
 import { isLoopbackAddress, isServedHost } from '../src/emulator/hosts.js';
+import { optionNames } from '../src/emulator/options.js';
 import { packageFile } from '../src/package-files.js';
 import { readWidgetSource, renderWidgetScript } from '../src/emulator/widget.js';
 
@@ -1158,6 +1159,46 @@ describe('command line', () => {
     expect(() => parseContact('anna')).toThrow(/--contact "anna"/);
     expect(() => parseCliArguments(['--apikey', 'x'], {})).toThrow(/apikey/);
     expect(parseCliArguments(['-h'], {})).toEqual({ kind: 'help' });
+  });
+});
+
+/** The first cells of the table under README.md's heading `### <heading>`, without their backquotes. */
+async function readmeTableKeys(heading: string): Promise<string[]> {
+  const readme = await readFile(packageFile('README.md'), 'utf8');
+  const section = readme.split(`\n### ${heading}\n`)[1]?.split(/\n##/)[0] ?? '';
+  return [...section.matchAll(/^\| `([^`]+)` +\|/gm)].map((match) => match[1] ?? '');
+}
+
+describe("README's emulator tables", () => {
+  it('lists every option of createRetenoEmulator, once', async () => {
+    const listed = await readmeTableKeys('Its options');
+    expect([...listed].sort()).toEqual(Object.keys(optionNames).sort());
+  });
+
+  it('lists every data-reteno-inbox-* attribute the widget sets, and no other', async () => {
+    const widget = await readFile(packageFile('views/emulator-widget.js'), 'utf8');
+    const set = new Set([...widget.matchAll(/'(data-reteno-inbox-[a-z-]+)'/g)].map((match) => match[1]));
+    const listed = await readmeTableKeys("The widget's hooks for browser tests");
+    expect(listed.length).toBeGreaterThan(10);
+    expect([...listed].sort()).toEqual([...set].sort());
+  });
+
+  it('lists control API routes that the control API serves', async () => {
+    const emulator = await startEmulator({ controlApi: true });
+    const routes = await readmeTableKeys('Driving it from another process');
+    expect(routes.length).toBeGreaterThanOrEqual(7);
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      const answer = await fetch(`${emulator.url}${path.replace(/\?.*$/, '')}`, {
+        method,
+        ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
+      });
+      const { error } = (await answer.json().catch(() => ({}))) as { error?: string };
+      expect({ route, error }).not.toMatchObject({
+        error: expect.stringMatching(/^(not_found|method_not_allowed)$/),
+      });
+      expect({ route, status: answer.status }).not.toMatchObject({ status: 405 });
+    }
   });
 });
 

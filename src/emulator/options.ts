@@ -32,7 +32,7 @@ export interface EmulatorConfig {
 export const minPollIntervalMs = 100;
 export const defaultContactPath = '/api/v1/contact';
 
-const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
+export const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   apiKey: true,
   scriptId: true,
   port: true,
