@@ -10,6 +10,7 @@ import {
   type RetenoEmulatorOptions,
 } from '../src/emulator/index.js';
 import { isLoopbackAddress, isServedHost } from '../src/emulator/hosts.js';
+import { optionNames } from '../src/emulator/options.js';
 import { packageFile } from '../src/package-files.js';
 import { readWidgetSource, renderWidgetScript } from '../src/emulator/widget.js';
 
@@ -898,7 +899,7 @@ describe('requests log size', () => {
   });
 });
 
-describe('requests log: no credentials, bounded in bytes', () => {
+describe('requests log: no credentials, bounded in memory', () => {
   it('records whether Authorization was absent, valid or invalid, never its value', async () => {
     const emulator = await startEmulator();
     await postToken(emulator, anna);
@@ -918,25 +919,36 @@ describe('requests log: no credentials, bounded in bytes', () => {
     expect(logged).not.toContain('wrong-key');
   });
 
-  it('keeps the newest requests within maxLoggedBytes, oldest first, and skips one larger than that', async () => {
-    const emulator = await startEmulator({ maxLoggedBytes: 4096 });
-    const post = (n: number, bytes: number) =>
+  it('keeps the newest requests within maxLoggedBytes, counting two bytes a character, and skips one larger than that', async () => {
+    const emulator = await startEmulator({ maxLoggedBytes: 16_384 });
+    const post = (n: number, characters: number) =>
       fetch(`${emulator.url}/appinbox/v1/messages/status?n=${n}`, {
         method: 'POST',
-        body: 'x'.repeat(bytes),
+        body: 'x'.repeat(characters),
       });
-    for (let n = 0; n < 6; n++) expect((await post(n, 1000)).status).toBe(401);
+    for (let n = 0; n < 10; n++) expect((await post(n, 1000)).status).toBe(401);
     const kept = emulator.requests.map((entry) => entry.query.n);
-    expect(kept.length).toBeGreaterThanOrEqual(2);
-    expect(kept.length).toBeLessThan(4);
-    expect(kept).toEqual(['0', '1', '2', '3', '4', '5'].slice(-kept.length));
-    const bodies = emulator.requests.reduce((sum, entry) => sum + String(entry.body).length, 0);
-    expect(bodies).toBeLessThanOrEqual(4096);
+    // Each entry costs 2,016 bytes of body, its headers and its objects: 3 to 6 fit in 16 KiB.
+    expect(kept.length).toBeGreaterThanOrEqual(3);
+    expect(kept.length).toBeLessThan(7);
+    expect(kept).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'].slice(-kept.length));
+    const bodies = emulator.requests.reduce((sum, entry) => sum + 2 * String(entry.body).length, 0);
+    expect(bodies).toBeLessThanOrEqual(16_384);
 
-    expect((await post(6, 5000)).status).toBe(401);
+    // 8,192 characters take 16 KiB on their own.
+    expect((await post(10, 8192)).status).toBe(401);
     expect(emulator.requests.map((entry) => entry.query.n)).toEqual(kept);
-    await post(7, 10);
-    expect(emulator.requests.at(-1)?.query.n).toBe('7');
+    await post(11, 10);
+    expect(emulator.requests.at(-1)?.query.n).toBe('11');
+  });
+
+  it('keeps the body as text and parses it on each read, so a body of many small values costs its text', async () => {
+    const emulator = await startEmulator();
+    await postToken(emulator, { email: 'anna@example.com', fields: [{}, {}] });
+    const [entry] = emulator.requests;
+    expect(entry?.body).toEqual({ email: 'anna@example.com', fields: [{}, {}] });
+    expect(entry?.body).not.toBe(entry?.body);
+    expect(JSON.parse(JSON.stringify(entry))).toMatchObject({ body: { email: 'anna@example.com' } });
   });
 
   it('keeps no log with maxLoggedBytes 0, and still answers', async () => {
@@ -1100,6 +1112,8 @@ describe('command line', () => {
         apiKey: 'emulator-api-key',
         scriptId: '00000000-0000-4000-8000-000000000000',
         contacts: [],
+        controlApi: true,
+        welcomeMessage: { title: 'Welcome to the Reteno emulator', content: expect.any(String) },
       },
     });
   });
@@ -1145,6 +1159,46 @@ describe('command line', () => {
     expect(() => parseContact('anna')).toThrow(/--contact "anna"/);
     expect(() => parseCliArguments(['--apikey', 'x'], {})).toThrow(/apikey/);
     expect(parseCliArguments(['-h'], {})).toEqual({ kind: 'help' });
+  });
+});
+
+/** The first cells of the table under README.md's heading `### <heading>`, without their backquotes. */
+async function readmeTableKeys(heading: string): Promise<string[]> {
+  const readme = await readFile(packageFile('README.md'), 'utf8');
+  const section = readme.split(`\n### ${heading}\n`)[1]?.split(/\n##/)[0] ?? '';
+  return [...section.matchAll(/^\| `([^`]+)` +\|/gm)].map((match) => match[1] ?? '');
+}
+
+describe("README's emulator tables", () => {
+  it('lists every option of createRetenoEmulator, once', async () => {
+    const listed = await readmeTableKeys('Its options');
+    expect([...listed].sort()).toEqual(Object.keys(optionNames).sort());
+  });
+
+  it('lists every data-reteno-inbox-* attribute the widget sets, and no other', async () => {
+    const widget = await readFile(packageFile('views/emulator-widget.js'), 'utf8');
+    const set = new Set([...widget.matchAll(/'(data-reteno-inbox-[a-z-]+)'/g)].map((match) => match[1]));
+    const listed = await readmeTableKeys("The widget's hooks for browser tests");
+    expect(listed.length).toBeGreaterThan(10);
+    expect([...listed].sort()).toEqual([...set].sort());
+  });
+
+  it('lists control API routes that the control API serves', async () => {
+    const emulator = await startEmulator({ controlApi: true });
+    const routes = await readmeTableKeys('Driving it from another process');
+    expect(routes.length).toBeGreaterThanOrEqual(7);
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      const answer = await fetch(`${emulator.url}${path.replace(/\?.*$/, '')}`, {
+        method,
+        ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
+      });
+      const { error } = (await answer.json().catch(() => ({}))) as { error?: string };
+      expect({ route, error }).not.toMatchObject({
+        error: expect.stringMatching(/^(not_found|method_not_allowed)$/),
+      });
+      expect({ route, status: answer.status }).not.toMatchObject({ status: 405 });
+    }
   });
 });
 

@@ -19,7 +19,7 @@ export interface ApiRequest {
 }
 
 /** Whether the request says its body is JSON (`application/json`, any parameters). */
-function hasJsonContentType(headers: IncomingHttpHeaders): boolean {
+export function hasJsonContentType(headers: IncomingHttpHeaders): boolean {
   const mediaType = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   return mediaType === 'application/json';
 }
@@ -59,7 +59,8 @@ export function readBody(stream: NodeJS.ReadableStream, limitBytes: number): Pro
   });
 }
 
-function parseJson(text: string): unknown {
+/** The JSON value of `text`, or `undefined` when it is empty or not JSON. */
+export function parseJson(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;

@@ -1,16 +1,23 @@
 import { parseArgs } from 'node:util';
 import type { Contact } from '../contact-type.js';
-import type { RetenoEmulatorOptions } from './types.js';
+import type { NewInboxMessage, RetenoEmulatorOptions } from './types.js';
 
 export const defaultCliPort = 8089;
 export const defaultCliApiKey = 'emulator-api-key';
 export const defaultCliScriptId = '00000000-0000-4000-8000-000000000000';
+/** What each `--contact` finds in its inbox, unless `--no-welcome-message`. */
+export const cliWelcomeMessage: Readonly<NewInboxMessage> = {
+  title: 'Welcome to the Reteno emulator',
+  content: 'Messages pushed to this contact appear here: reteno-emulator push --to <contact> --title <text>',
+};
 
-export const cliUsage = `Usage: reteno-emulator [options]
+export const cliUsage = `Usage: reteno-emulator [start] [options]
+       reteno-emulator <command> [--url <emulator url>] [options]
 
-Runs a local Reteno: the contact token route, the contact API, the App Inbox API and a development widget.
+Runs a local Reteno: the contact token route, the contact API, the App Inbox API, a development widget and a
+control API for the commands below.
 
-Options (flags win over environment variables):
+Options of start (flags win over environment variables):
   --port <n>              port to listen on (env PORT; default ${defaultCliPort}; 0 for any free port)
   --host <address>        interface to listen on (env RETENO_EMULATOR_HOST; default 127.0.0.1); whatever it
                           is, only loopback host names and this one are served
@@ -19,7 +26,8 @@ Options (flags win over environment variables):
   --script-id <id>        the widget is served at /scripts/<id>.js
                           (env RETENO_EMULATOR_SCRIPT_ID; default ${defaultCliScriptId})
   --contact <contact>     a known contact, repeatable: an e-mail, phone=<phone> or externalCustomerId=<id>
-                          (env RETENO_EMULATOR_CONTACTS, comma-separated); each gets a welcome message
+                          (env RETENO_EMULATOR_CONTACTS, comma-separated)
+  --no-welcome-message    give the --contact contacts an empty inbox (default: a welcome message each)
   --bell-selector <css>   element the bell is appended to (default: fixed in the top-right corner)
   --poll-interval-ms <n>  how often the widget refreshes the unread count (default 5000)
   --token-ttl-ms <n>      how long an unused token works (default 3600000, an hour)
@@ -30,16 +38,36 @@ Options (flags win over environment variables):
                           0: never)
   --contact-rate-limit <requests>/<ms>
                           contact API requests answered per window before 429 (default 200/1000)
-  -h, --help              show this help`;
+  -h, --help              show this help
 
-export type CliCommand =
-  { kind: 'help' } | { kind: 'start'; options: RetenoEmulatorOptions & { port: number } };
+Commands for a running emulator, through its control API:
+  push --to <contact> --title <text> [--content <text>] [--link <url>] [--image <url>]
+                          put an unread message in the contact's inbox
+  messages --contact <contact> [--json]
+                          list the contact's messages, newest first
+  contacts [--json]       list the known contacts
+  add-contact --contact <contact>
+                          make a contact known
+  invalidate-tokens (--contact <contact> | --all)
+                          end the contact's tokens (or everyone's): the App Inbox API answers 401 to them
+  fail --kind <kind> [--status <n>] [--times <n>] [--route token|inbox|contact|all]
+       [--retry-after <seconds or date>] [--delay-ms <n>]
+                          queue a fault: status, timeout, reset, garbage, malformed-json, trickle, oversize
+  clear-faults            drop every queued fault
+  --url <url>             the emulator (env RETENO_EMULATOR_URL; default http://127.0.0.1:${defaultCliPort})
 
-/** Reads the command line and the environment; throws an Error that names the bad flag. */
+A <contact> is an e-mail, phone=<phone> or externalCustomerId=<id>.`;
+
+export type StartCommand = { kind: 'start'; options: RetenoEmulatorOptions & { port: number } };
+
+/**
+ * Reads the command line of `reteno-emulator [start]` and the environment; throws an Error that names the bad
+ * flag.
+ */
 export function parseCliArguments(
   args: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): CliCommand {
+): { kind: 'help' } | StartCommand {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -57,6 +85,7 @@ export function parseCliArguments(
       'contact-path': { type: 'string' },
       'contact-repeat-window-ms': { type: 'string' },
       'contact-rate-limit': { type: 'string' },
+      'no-welcome-message': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,8 +97,10 @@ export function parseCliArguments(
     host: values.host ?? env.RETENO_EMULATOR_HOST ?? '127.0.0.1',
     apiKey: values['api-key'] ?? env.RETENO_EMULATOR_API_KEY ?? defaultCliApiKey,
     scriptId: values['script-id'] ?? env.RETENO_EMULATOR_SCRIPT_ID ?? defaultCliScriptId,
-    contacts: contacts.map(parseContact),
+    contacts: contacts.map((text) => parseContact(text)),
+    controlApi: true,
   };
+  if (!values['no-welcome-message']) options.welcomeMessage = { ...cliWelcomeMessage };
   if (values['bell-selector'] !== undefined) options.bellSelector = values['bell-selector'];
   if (values['poll-interval-ms'] !== undefined) {
     options.pollIntervalMs = integer('--poll-interval-ms', values['poll-interval-ms'], 5000);
@@ -92,14 +123,14 @@ export function parseCliArguments(
   return { kind: 'start', options };
 }
 
-/** `anna@example.com`, `email=…`, `phone=…` or `externalCustomerId=…`. */
-export function parseContact(text: string): Contact {
+/** `anna@example.com`, `email=…`, `phone=…` or `externalCustomerId=…`; `flag` names it in the error. */
+export function parseContact(text: string, flag = '--contact'): Contact {
   const value = text.trim();
   const match = /^(email|phone|externalCustomerId)=(.+)$/.exec(value);
   if (match?.[1] !== undefined && match[2] !== undefined) return { [match[1]]: match[2] };
   if (value.includes('@')) return { email: value };
   throw new Error(
-    `--contact ${JSON.stringify(text)}: give an e-mail, phone=<phone> or externalCustomerId=<id>.`,
+    `${flag} ${JSON.stringify(text)}: give an e-mail, phone=<phone> or externalCustomerId=<id>.`,
   );
 }
 
@@ -114,7 +145,7 @@ function parseRateLimit(text: string): { requests: number; perMs: number } {
   return { requests: Number(match[1]), perMs: Number(match[2]) };
 }
 
-function integer(flag: string, text: string | undefined, fallback: number): number {
+export function integer(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text.trim() === '') return fallback;
   if (!/^\d+$/.test(text.trim()))
     throw new Error(`${flag} must be a whole number (received ${JSON.stringify(text)}).`);

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { type ApiRequest, jsonBodyProblem } from './api-request.js';
 import { unauthorizedReply } from './authorization.js';
+import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
 import type { EmulatorConfig } from './options.js';
 import { FixedWindowLimit } from './rate-limit.js';
 import { jsonReply, type Reply, textReply } from './replies.js';
@@ -18,6 +20,12 @@ const channelTypes: ReadonlySet<string> = new Set([
 ]);
 const profileFields = ['firstName', 'lastName', 'languageCode', 'timeZone'] as const;
 
+/**
+ * Accepted bodies remembered at most, for the 409 to a repeat: at Reteno's 200 requests a second, a minute's worth
+ * fits. Past it the oldest is forgotten (its repeat is then accepted).
+ */
+const maxRememberedBodies = 20_000;
+
 /** A valid contact API body: who the contact is, and the profile fields it gives. */
 interface ContactUpsert {
   key: ContactKey;
@@ -35,11 +43,19 @@ export class ContactApi {
   readonly #limit: FixedWindowLimit;
   readonly #rateLimit: EmulatorConfig['contactRateLimit'];
   readonly #repeatWindowMs: number;
-  /** The bodies (as canonical JSON) of accepted requests, with when they were accepted, oldest first. */
+  readonly #maxStoreBytes: number;
+  /**
+   * The SHA-256 digests of accepted bodies (as canonical JSON), with when they were accepted, oldest first. Digests,
+   * not bodies: a body may be a megabyte.
+   */
   readonly #accepted = new Map<string, number>();
 
-  constructor(config: Pick<EmulatorConfig, 'contactRepeatWindowMs' | 'contactRateLimit'>, store: InboxStore) {
+  constructor(
+    config: Pick<EmulatorConfig, 'contactRepeatWindowMs' | 'contactRateLimit' | 'maxStoreBytes'>,
+    store: InboxStore,
+  ) {
     this.#store = store;
+    this.#maxStoreBytes = config.maxStoreBytes;
     this.#limit = new FixedWindowLimit(config.contactRateLimit);
     this.#rateLimit = config.contactRateLimit;
     this.#repeatWindowMs = config.contactRepeatWindowMs;
@@ -60,21 +76,39 @@ export class ContactApi {
     if (bodyProblem) return textReply(400, `Bad Request: ${bodyProblem}`);
     const upsert = readContactUpsert(request.body.json);
     if (typeof upsert === 'string') return textReply(400, `Bad Request: ${upsert}`);
-    if (this.#isRepeat(canonicalJson(request.body.json), now)) {
+    const digest = createHash('sha256').update(canonicalJson(request.body.json)).digest('base64');
+    if (this.#isRepeat(digest, now)) {
       return textReply(409, `Conflict: repeated request within ${this.#repeatWindowMs} ms`);
     }
-    return jsonReply(200, { id: this.#store.upsert(upsert.key, upsert.profile).id });
+    try {
+      const { id } = this.#store.upsert(upsert.key, upsert.profile);
+      this.#remember(digest, now);
+      return jsonReply(200, { id });
+    } catch (error) {
+      if (!(error instanceof RetenoEmulatorError) || error.code !== emulatorErrorCodes.storeFull) throw error;
+      return textReply(
+        507,
+        `Insufficient Storage: the emulator keeps at most ${this.#maxStoreBytes} bytes of contacts and messages (maxStoreBytes)`,
+      );
+    }
   }
 
-  /** Whether `body` was accepted within the repeat window; when it was not, it is accepted now. */
-  #isRepeat(body: string, now: number): boolean {
+  /** Whether a body with this digest was accepted within the repeat window. */
+  #isRepeat(digest: string, now: number): boolean {
     for (const [seen, acceptedAt] of this.#accepted) {
       if (now - acceptedAt < this.#repeatWindowMs) break;
       this.#accepted.delete(seen);
     }
-    if (this.#accepted.has(body)) return true;
-    if (this.#repeatWindowMs > 0) this.#accepted.set(body, now);
-    return false;
+    return this.#accepted.has(digest);
+  }
+
+  #remember(digest: string, now: number): void {
+    if (this.#repeatWindowMs === 0) return;
+    for (const oldest of this.#accepted.keys()) {
+      if (this.#accepted.size < maxRememberedBodies) break;
+      this.#accepted.delete(oldest);
+    }
+    this.#accepted.set(digest, now);
   }
 }
 

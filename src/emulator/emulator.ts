@@ -1,4 +1,5 @@
 import type { Contact } from '../contact-type.js';
+import { ControlApi } from './control-api.js';
 import { FaultQueue } from './faults.js';
 import { parseEmulatorOptions } from './options.js';
 import { RequestLog } from './request-log.js';
@@ -15,7 +16,8 @@ import { readWidgetSource } from './widget.js';
 
 /**
  * Starts a local Reteno: the contact token route, the contact API, the App Inbox API and a development widget
- * served in place of Reteno's website script. Listens on loopback unless `host` says otherwise.
+ * served in place of Reteno's website script, and with `controlApi` the control API under `/_emulator/`. Listens
+ * on loopback unless `host` says otherwise.
  *
  * @example
  * const emulator = await createRetenoEmulator({
@@ -29,11 +31,17 @@ import { readWidgetSource } from './widget.js';
  */
 export async function createRetenoEmulator(options: RetenoEmulatorOptions): Promise<RetenoEmulator> {
   const config = parseEmulatorOptions(options);
-  const store = new InboxStore(config.tokenTtlMs);
-  for (const contact of config.contacts) store.add(contact);
+  const store = new InboxStore(config.tokenTtlMs, config.maxStoreBytes);
+  // A Set: two entries of `contacts` that share a field are one contact, with one welcome message.
+  const initial = new Set(config.contacts.map((contact) => store.add(contact, 'createRetenoEmulator()')));
+  const { welcomeMessage } = config;
+  if (welcomeMessage) {
+    for (const contact of initial) store.pushMessage(contact, welcomeMessage, 'createRetenoEmulator()');
+  }
   const faults = new FaultQueue();
   const log = new RequestLog(config.maxLoggedRequests, config.maxLoggedBytes);
-  const server = new EmulatorServer(config, store, faults, log, await readWidgetSource());
+  const controlApi = config.controlApi ? new ControlApi(store, faults) : null;
+  const server = new EmulatorServer(config, store, faults, log, await readWidgetSource(), controlApi);
   const url = await server.listen();
 
   return {
@@ -41,7 +49,9 @@ export async function createRetenoEmulator(options: RetenoEmulatorOptions): Prom
     get requests(): readonly LoggedRequest[] {
       return log.entries;
     },
-    addContact: (contact: Contact) => store.add(contactKeyOrThrow(contact, 'addContact')),
+    addContact(contact: Contact): void {
+      store.add(contactKeyOrThrow(contact, 'addContact'));
+    },
     contacts: () => store.list(),
     pushMessage: (contact: Contact, message: NewInboxMessage) =>
       store.pushMessage(store.findOrThrow(contact, 'pushMessage'), message),

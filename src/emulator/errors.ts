@@ -14,6 +14,11 @@ export const emulatorErrorCodes = {
   invalidMessage: 'ERR_RETENO_EMULATOR_INVALID_MESSAGE',
   /** `fail` received a fault it cannot play. */
   invalidFault: 'ERR_RETENO_EMULATOR_INVALID_FAULT',
+  /**
+   * A contact or message would take the emulator's contacts and messages past `maxStoreBytes`; nothing was
+   * changed. The contact API and the control API answer 507.
+   */
+  storeFull: 'ERR_RETENO_EMULATOR_STORE_FULL',
 } as const;
 
 export type RetenoEmulatorErrorCode = (typeof emulatorErrorCodes)[keyof typeof emulatorErrorCodes];

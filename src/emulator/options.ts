@@ -1,8 +1,9 @@
+import { controlPathPrefix } from './control-api.js';
 import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
 import { inboxPathPrefix } from './inbox-api.js';
-import { type ContactKey, readContactKey } from './store.js';
+import { type ContactKey, messageProblem, readContactKey } from './store.js';
 import { tokenPath } from './token-api.js';
-import type { RetenoEmulatorOptions } from './types.js';
+import type { NewInboxMessage, RetenoEmulatorOptions } from './types.js';
 
 /** The emulator's settings, complete. */
 export interface EmulatorConfig {
@@ -15,6 +16,10 @@ export interface EmulatorConfig {
   pollIntervalMs: number;
   maxLoggedRequests: number;
   maxLoggedBytes: number;
+  maxStoreBytes: number;
+  /** `null`: none. */
+  welcomeMessage: NewInboxMessage | null;
+  controlApi: boolean;
   tokenTtlMs: number;
   /** `null`: reflect any `Origin`. */
   corsOrigins: ReadonlySet<string> | null;
@@ -27,7 +32,7 @@ export interface EmulatorConfig {
 export const minPollIntervalMs = 100;
 export const defaultContactPath = '/api/v1/contact';
 
-const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
+export const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   apiKey: true,
   scriptId: true,
   port: true,
@@ -37,6 +42,9 @@ const optionNames: Readonly<Record<keyof RetenoEmulatorOptions, true>> = {
   pollIntervalMs: true,
   maxLoggedRequests: true,
   maxLoggedBytes: true,
+  maxStoreBytes: true,
+  welcomeMessage: true,
+  controlApi: true,
   tokenTtlMs: true,
   corsOrigins: true,
   contactPath: true,
@@ -71,6 +79,9 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     pollIntervalMs = 5000,
     maxLoggedRequests = 10_000,
     maxLoggedBytes = 16 * 1024 * 1024,
+    maxStoreBytes = 32 * 1024 * 1024,
+    welcomeMessage,
+    controlApi = false,
     tokenTtlMs = 60 * 60 * 1000,
     corsOrigins,
     contactPath = defaultContactPath,
@@ -116,6 +127,16 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
       `\`maxLoggedBytes\` must be an integer of at least 0, 0 to keep no log (received ${JSON.stringify(maxLoggedBytes)})`,
     );
   }
+  if (!Number.isSafeInteger(maxStoreBytes) || maxStoreBytes < 0) {
+    invalid(`\`maxStoreBytes\` must be an integer of at least 0 (received ${JSON.stringify(maxStoreBytes)})`);
+  }
+  const welcomeProblem = welcomeMessage === undefined ? undefined : messageProblem(welcomeMessage);
+  if (welcomeProblem !== undefined) {
+    invalid(`\`welcomeMessage\`: ${welcomeProblem}, or absent for none`);
+  }
+  if (typeof controlApi !== 'boolean') {
+    invalid(`\`controlApi\` must be true or false (received ${JSON.stringify(controlApi)})`);
+  }
   if (!Number.isSafeInteger(tokenTtlMs) || tokenTtlMs < 1) {
     invalid(
       `\`tokenTtlMs\` must be a positive integer of milliseconds, e.g. 3600000 for an hour (received ${JSON.stringify(tokenTtlMs)})`,
@@ -142,6 +163,9 @@ export function parseEmulatorOptions(options: RetenoEmulatorOptions): EmulatorCo
     pollIntervalMs,
     maxLoggedRequests,
     maxLoggedBytes,
+    maxStoreBytes,
+    welcomeMessage: welcomeMessage === undefined ? null : { ...welcomeMessage },
+    controlApi,
     tokenTtlMs,
     corsOrigins: corsOrigins === undefined ? null : new Set(corsOrigins.map(parseOrigin)),
     contactPath,
@@ -156,9 +180,12 @@ function checkContactPath(path: unknown): asserts path is string {
       `\`contactPath\` must be a path starting with "/", without query or spaces, e.g. "/api/v1/contact" (received ${JSON.stringify(path)})`,
     );
   }
-  if (path === tokenPath || path.startsWith(inboxPathPrefix) || path.startsWith(scriptPathPrefix)) {
+  const taken = [inboxPathPrefix, scriptPathPrefix, controlPathPrefix].some((prefix) =>
+    path.startsWith(prefix),
+  );
+  if (path === tokenPath || taken) {
     invalid(
-      `\`contactPath\` ${JSON.stringify(path)} is taken by the token route, the App Inbox API or the widget; choose another`,
+      `\`contactPath\` ${JSON.stringify(path)} is taken by the token route, the App Inbox API, the widget or the control API; choose another`,
     );
   }
 }

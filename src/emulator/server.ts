@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type ApiRequest, type RequestBody, readBody } from './api-request.js';
+import { type ApiRequest, readBody } from './api-request.js';
 import { checkAuthorization } from './authorization.js';
 import { ContactApi } from './contact-api.js';
+import { type ControlApi, controlPathPrefix } from './control-api.js';
 import { corsHeaders, isPreflight, preflightReply } from './cors.js';
 import { sendOversize, sendReply, trickleReply } from './delivery.js';
 import { type ActiveFault, type ApiRoute, defaultTrickleIntervalMs, type FaultQueue } from './faults.js';
@@ -10,7 +11,7 @@ import { isLoopbackAddress, isServedHost } from './hosts.js';
 import { answerInboxRequest, inboxPathPrefix } from './inbox-api.js';
 import type { EmulatorConfig } from './options.js';
 import { jsonReply, type Reply, textReply } from './replies.js';
-import { loggedSize, type RequestLog } from './request-log.js';
+import type { RequestLog } from './request-log.js';
 import type { InboxStore } from './store.js';
 import { Timers } from './timers.js';
 import { answerTokenRequest, tokenPath } from './token-api.js';
@@ -23,8 +24,8 @@ export const maxBodyBytes = 1024 * 1024;
 const scriptPathPattern = /^\/scripts\/([^/]+)\.js$/;
 
 /**
- * The emulator's HTTP side: the `Host` check, routing, CORS, faults, the request log, and a close that leaves
- * nothing open.
+ * The emulator's HTTP side: the `Host` check, routing, CORS, faults, the request log, the control API (when
+ * given), and a close that leaves nothing open.
  */
 export class EmulatorServer {
   readonly #config: EmulatorConfig;
@@ -32,6 +33,7 @@ export class EmulatorServer {
   readonly #faults: FaultQueue;
   readonly #log: RequestLog;
   readonly #contactApi: ContactApi;
+  readonly #controlApi: ControlApi | null;
   readonly #widgetSource: string;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -46,12 +48,14 @@ export class EmulatorServer {
     faults: FaultQueue,
     log: RequestLog,
     widgetSource: string,
+    controlApi: ControlApi | null,
   ) {
     this.#config = config;
     this.#store = store;
     this.#faults = faults;
     this.#log = log;
     this.#contactApi = new ContactApi(config, store);
+    this.#controlApi = controlApi;
     this.#widgetSource = widgetSource;
     this.#server = createServer((request, response) => {
       this.#handle(request, response).catch(() => {
@@ -103,35 +107,33 @@ export class EmulatorServer {
     const method = request.method ?? 'GET';
     const origin = request.headers.origin;
     response.setHeader('cache-control', 'no-store');
+    if (this.#controlApi && url.pathname.startsWith(controlPathPrefix)) {
+      await this.#answerControl(this.#controlApi, request, url, response);
+      return;
+    }
 
     const body = await readBody(request, maxBodyBytes);
     const authorization = checkAuthorization(request.headers.authorization, this.#config.apiKey);
     const { authorization: _neverLogged, ...loggedHeaders } = request.headers;
-    const entry: LoggedRequest = {
-      method,
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      headers: loggedHeaders,
-      authorization,
-      body: body === null ? undefined : loggedBody(body),
-      status: null,
-      at: Date.now(),
-    };
-    this.#log.add(entry, loggedSize(method, request.url ?? '/', loggedHeaders, body?.text ?? ''));
+    const entry = this.#log.add(
+      {
+        method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: loggedHeaders,
+        authorization,
+        status: null,
+        at: Date.now(),
+      },
+      body === null ? null : body.text,
+    );
     const respond = (reply: Reply) => {
       entry.status = reply.status;
       sendReply(response, reply);
     };
 
     if (!isServedHost(request.headers.host, this.#config.host)) {
-      respond(
-        jsonReply(421, {
-          error: 'host_not_served',
-          message:
-            'The Reteno emulator serves only loopback host names (localhost, 127.0.0.1, [::1]) and the host it ' +
-            'listens on: call it by one of them.',
-        }),
-      );
+      respond(hostNotServedReply());
       return;
     }
     for (const [name, value] of Object.entries(corsHeaders(origin, this.#config.corsOrigins))) {
@@ -179,6 +181,41 @@ export class EmulatorServer {
       return;
     }
     await this.#play(fault, response, entry, answer, respond);
+  }
+
+  /**
+   * A control API request: the `Host` check as for every route, then the control API's own. Never logged, never
+   * faulted, and without CORS headers.
+   */
+  async #answerControl(
+    controlApi: ControlApi,
+    request: IncomingMessage,
+    url: URL,
+    response: ServerResponse,
+  ): Promise<void> {
+    if (!isServedHost(request.headers.host, this.#config.host)) {
+      sendReply(response, hostNotServedReply());
+      return;
+    }
+    const body = await readBody(request, maxBodyBytes);
+    if (body === null) {
+      sendReply(
+        response,
+        textReply(413, `Payload Too Large: at most ${maxBodyBytes} bytes`, { connection: 'close' }),
+      );
+      return;
+    }
+    sendReply(
+      response,
+      controlApi.answer({
+        method: request.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: request.headers,
+        authorization: 'absent',
+        body,
+      }),
+    );
   }
 
   /**
@@ -262,10 +299,13 @@ export class EmulatorServer {
   }
 }
 
-/** The body as the log shows it: its JSON value, else its text, else (when empty) `undefined`. */
-function loggedBody(body: RequestBody): unknown {
-  if (body.json !== undefined) return body.json;
-  return body.text === '' ? undefined : body.text;
+function hostNotServedReply(): Reply {
+  return jsonReply(421, {
+    error: 'host_not_served',
+    message:
+      'The Reteno emulator serves only loopback host names (localhost, 127.0.0.1, [::1]) and the host it ' +
+      'listens on: call it by one of them.',
+  });
 }
 
 function decodePathSegment(segment: string): string | null {

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { emulatorErrorCodes, RetenoEmulatorError } from './errors.js';
+import { recordBytes, stringBytes } from './memory.js';
 import type { EmulatorContact, InboxMessage, NewInboxMessage } from './types.js';
 
 /** The fields a contact is found by, in the order a lookup tries them. */
@@ -11,6 +12,22 @@ export type ContactKey = Record<ContactField, string | null>;
 
 /** What the contact API keeps about a contact besides its identifying fields; `null` where never given. */
 export type ContactProfile = Pick<EmulatorContact, 'firstName' | 'lastName' | 'languageCode' | 'timeZone'>;
+
+/** Every field of a contact that holds a string. */
+type ContactFields = ContactKey & ContactProfile;
+const contactFieldNames: readonly (keyof ContactFields)[] = [
+  ...lookupFields,
+  'firstName',
+  'lastName',
+  'languageCode',
+  'timeZone',
+];
+
+/**
+ * Tokens kept at most: the oldest goes first (it then answers 401, as an expired one does). Ten thousand open
+ * tabs are more than a development machine has; without a cap, tokens that are never used pile up for an hour.
+ */
+const maxTokens = 10_000;
 
 /** A contact the emulator knows, with its inbox (newest message first). */
 export interface ContactRecord extends EmulatorContact {
@@ -67,24 +84,38 @@ interface IssuedToken {
   expiresAt: number;
 }
 
-/** Contacts, their inboxes and the tokens that open them. */
+/**
+ * Contacts, their inboxes and the tokens that open them. Contacts and messages together take at most `maxBytes`
+ * (as {@link stringBytes} counts): what would pass it throws `ERR_RETENO_EMULATOR_STORE_FULL` and changes nothing.
+ */
 export class InboxStore {
   readonly #contacts: ContactRecord[] = [];
   #lastContactId = 0;
   /** In the order issued, so the oldest (first to expire) come first. */
   readonly #tokens = new Map<string, IssuedToken>();
   readonly #tokenTtlMs: number;
+  readonly #maxBytes: number;
+  /** What the contacts and their messages take. */
+  #bytes = 0;
 
-  /** @param tokenTtlMs How long an issued token works, in milliseconds, if it is not used first. */
-  constructor(tokenTtlMs: number) {
+  /**
+   * @param tokenTtlMs How long an issued token works, in milliseconds, if it is not used first.
+   * @param maxBytes How much memory contacts and messages may take.
+   */
+  constructor(tokenTtlMs: number, maxBytes: number) {
     this.#tokenTtlMs = tokenTtlMs;
+    this.#maxBytes = maxBytes;
   }
 
-  /** Adds a contact, or fills in the missing fields of the known contact it matches. */
-  add(key: ContactKey): void {
+  /**
+   * Adds a contact, or fills in the missing fields of the known contact it matches; returns it. `method` names the
+   * caller in errors.
+   */
+  add(key: ContactKey, method = 'addContact()'): ContactRecord {
     const known = this.find(key);
-    if (known) fillIn(known, key);
-    else this.#create(key, emptyProfile, 'setup');
+    if (!known) return this.#create(key, emptyProfile, 'setup', method);
+    this.#update(known, { ...fieldsOf(known), ...missingFields(known, key) }, method);
+    return known;
   }
 
   /**
@@ -92,10 +123,10 @@ export class InboxStore {
    * profile field given; otherwise a new contact is created.
    */
   upsert(key: ContactKey, profile: Partial<ContactProfile>): ContactRecord {
+    const method = 'the contact API';
     const known = this.find(key);
-    if (!known) return this.#create(key, { ...emptyProfile, ...profile }, 'contact-api');
-    fillIn(known, key);
-    Object.assign(known, profile);
+    if (!known) return this.#create(key, { ...emptyProfile, ...profile }, 'contact-api', method);
+    this.#update(known, { ...fieldsOf(known), ...missingFields(known, key), ...profile }, method);
     return known;
   }
 
@@ -104,11 +135,34 @@ export class InboxStore {
     return this.#contacts.map(({ messages: _messages, ...contact }) => contact);
   }
 
-  #create(key: ContactKey, profile: ContactProfile, createdBy: ContactRecord['createdBy']): ContactRecord {
+  #create(
+    key: ContactKey,
+    profile: ContactProfile,
+    createdBy: ContactRecord['createdBy'],
+    method: string,
+  ): ContactRecord {
+    this.#reserve(contactBytes({ ...key, ...profile }), method);
     this.#lastContactId += 1;
     const contact: ContactRecord = { id: this.#lastContactId, ...key, ...profile, createdBy, messages: [] };
     this.#contacts.push(contact);
     return contact;
+  }
+
+  #update(contact: ContactRecord, fields: ContactFields, method: string): void {
+    this.#reserve(contactBytes(fields) - contactBytes(contact), method);
+    Object.assign(contact, fields);
+  }
+
+  /** Counts `bytes` more (or fewer) against the bound; throws, counting nothing, when they would pass it. */
+  #reserve(bytes: number, method: string): void {
+    if (bytes > 0 && this.#bytes + bytes > this.#maxBytes) {
+      throw new RetenoEmulatorError(
+        emulatorErrorCodes.storeFull,
+        `${method}: the emulator's contacts and messages would take more than maxStoreBytes ` +
+          `(${this.#maxBytes} bytes). Restart the emulator, or give it a larger maxStoreBytes.`,
+      );
+    }
+    this.#bytes += bytes;
   }
 
   /** The known contact matching `key` by externalCustomerId, else e-mail, else phone. */
@@ -129,7 +183,7 @@ export class InboxStore {
     if (!known) {
       throw new RetenoEmulatorError(
         emulatorErrorCodes.unknownContact,
-        `${method}(): the emulator does not know the contact ${describe(key)}. Add it first with ` +
+        `${method}(): the emulator does not know the contact ${describeContact(key)}. Add it first with ` +
           'addContact() or the `contacts` option.',
       );
     }
@@ -139,6 +193,10 @@ export class InboxStore {
   issueToken(contact: ContactRecord): string {
     const now = performance.now();
     this.#dropExpiredTokens(now);
+    for (const oldest of this.#tokens.keys()) {
+      if (this.#tokens.size < maxTokens) break;
+      this.#tokens.delete(oldest);
+    }
     const token = randomBytes(32).toString('base64url');
     this.#tokens.set(token, { contact, expiresAt: now + this.#tokenTtlMs });
     return token;
@@ -167,10 +225,10 @@ export class InboxStore {
     }
   }
 
-  pushMessage(contact: ContactRecord, message: NewInboxMessage): InboxMessage {
+  /** Puts an unread message first in the contact's inbox; `method` names the caller in errors. */
+  pushMessage(contact: ContactRecord, message: NewInboxMessage, method = 'pushMessage()'): InboxMessage {
     const problem = messageProblem(message);
-    if (problem)
-      throw new RetenoEmulatorError(emulatorErrorCodes.invalidMessage, `pushMessage(): ${problem}.`);
+    if (problem) throw new RetenoEmulatorError(emulatorErrorCodes.invalidMessage, `${method}: ${problem}.`);
     const stored: InboxMessage = {
       id: randomUUID(),
       createdDate: Date.now(),
@@ -181,6 +239,7 @@ export class InboxStore {
       newMessage: true,
       status: 'UNOPENED',
     };
+    this.#reserve(messageBytes(stored), method);
     contact.messages.unshift(stored);
     return { ...stored };
   }
@@ -216,12 +275,30 @@ export class InboxStore {
   }
 }
 
-/** Gives `contact` the identifying fields of `key` it does not have yet; the ones it has stay. */
-function fillIn(contact: ContactRecord, key: ContactKey): void {
-  for (const field of lookupFields) contact[field] ??= key[field];
+/** The identifying fields of `key` that `contact` does not have yet; the ones it has stay. */
+function missingFields(contact: ContactRecord, key: ContactKey): Partial<ContactKey> {
+  const missing: Partial<ContactKey> = {};
+  for (const field of lookupFields) if (contact[field] === null) missing[field] = key[field];
+  return missing;
 }
 
-function messageProblem(message: unknown): string | undefined {
+function fieldsOf(contact: ContactFields): ContactFields {
+  return Object.fromEntries(contactFieldNames.map((name) => [name, contact[name]])) as ContactFields;
+}
+
+function contactBytes(contact: ContactFields): number {
+  return contactFieldNames.reduce((bytes, name) => bytes + stringBytes(contact[name]), recordBytes);
+}
+
+function messageBytes(message: InboxMessage): number {
+  return [message.id, message.title, message.content, message.link, message.image].reduce(
+    (bytes, text) => bytes + stringBytes(text),
+    recordBytes,
+  );
+}
+
+/** Why `message` is not a {@link NewInboxMessage}, or `undefined` when it is one. */
+export function messageProblem(message: unknown): string | undefined {
   if (typeof message !== 'object' || message === null)
     return 'the message must be an object { title, content }';
   const { title, content, link, image } = message as Record<string, unknown>;
@@ -232,7 +309,8 @@ function messageProblem(message: unknown): string | undefined {
   return undefined;
 }
 
-function describe(key: ContactKey): string {
+/** `with email "anna@example.com", phone "+380…"`: the fields a key gives, for messages. */
+export function describeContact(key: ContactKey): string {
   const given = lookupFields.flatMap((field) =>
     key[field] === null ? [] : [`${field} ${JSON.stringify(key[field])}`],
   );

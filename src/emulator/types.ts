@@ -50,12 +50,35 @@ export interface RetenoEmulatorOptions {
    */
   maxLoggedRequests?: number;
   /**
-   * How many bytes of requests `requests` keeps, counting each request's method, URL, headers and body. When a new
-   * request would pass it, the oldest entries are dropped; a request larger than this on its own is not kept.
-   * 0 keeps none.
+   * How much memory `requests` may take, in bytes. Each entry keeps its body as text and counts its method, URL,
+   * headers and body at two bytes a character, plus its objects (768 bytes); its `body` is parsed again each time it
+   * is read. When a new request would pass the bound, the oldest entries are dropped; a request larger than the
+   * bound on its own is not kept. 0 keeps none.
    * @default 16777216 (16 MiB)
    */
   maxLoggedBytes?: number;
+  /**
+   * How much memory contacts and their messages may take, in bytes, counted as for `maxLoggedBytes` (256 bytes a
+   * contact or message, plus two bytes a character of its strings). What would pass it changes nothing: the contact
+   * API answers 507, the control API 507, `addContact` and `pushMessage` throw `ERR_RETENO_EMULATOR_STORE_FULL`.
+   * @default 33554432 (32 MiB)
+   */
+  maxStoreBytes?: number;
+  /**
+   * A message every contact of `contacts` finds in its inbox at start. The command line gives one unless
+   * `--no-welcome-message`.
+   * @default undefined (none)
+   * @example { title: 'Welcome', content: 'Messages pushed to you appear here.' }
+   */
+  welcomeMessage?: NewInboxMessage;
+  /**
+   * Serves the control API under `/_emulator/` (push a message, end tokens, list contacts and messages, add and
+   * clear faults) for programs on this machine: the `reteno-emulator push` command, a test runner in another
+   * process. Requests from web pages (with an `Origin` header, or a `Sec-Fetch-Site` other than `none`) get 403.
+   * The command line serves it always.
+   * @default false
+   */
+  controlApi?: boolean;
   /**
    * How long a token works, in milliseconds, if it is not used first: a token from the token route or from an
    * `ES-TOKEN` answer header. An expired token gets 401 from the App Inbox API, as a used one does.
@@ -199,7 +222,10 @@ export interface LoggedRequest {
   headers: IncomingHttpHeaders;
   /** What the `Authorization` header was, checked against the API key. */
   authorization: AuthorizationCheck;
-  /** The body parsed as JSON, the raw text when it is not JSON, or `undefined` when empty. */
+  /**
+   * The body parsed as JSON, the raw text when it is not JSON, or `undefined` when empty or over 1 MiB. Parsed from
+   * the kept text each time it is read, so each read gives a new value.
+   */
   body: unknown;
   status: number | null;
   /** Arrival time in milliseconds since the epoch. */
@@ -215,7 +241,10 @@ export interface RetenoEmulator {
    * `maxLoggedRequests` and `maxLoggedBytes`.
    */
   readonly requests: readonly LoggedRequest[];
-  /** Makes a contact known. A contact that shares a field with a known one adds its other fields to it. */
+  /**
+   * Makes a contact known. A contact that shares a field with a known one adds its other fields to it. It gets no
+   * `welcomeMessage`: that is for `contacts` at start.
+   */
   addContact(contact: Contact): void;
   /**
    * Copies of every known contact, in the order they became known; `createdBy` tells the ones the contact API
