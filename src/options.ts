@@ -266,7 +266,7 @@ function parseHttpUrl(option: string, value: unknown, allowHttp: boolean): strin
 }
 
 /** localhost, 127.0.0.0/8 and [::1]: hosts whose traffic never leaves the machine. */
-function isLoopback(hostname: string): boolean {
+export function isLoopback(hostname: string): boolean {
   return (
     hostname === 'localhost' ||
     hostname.endsWith('.localhost') ||

@@ -1,82 +1,16 @@
-import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import csurf from 'csurf';
 import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../examples/demo/server.js';
-import { readEmbed } from '../src/doctor/page.js';
-import {
-  allowsInlineScript,
-  allowsUrl,
-  connectDirectives,
-  directiveFor,
-  parsePolicies,
-} from '../src/doctor/policy.js';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 import { type RetenoInboxOptions, retenoInboxCsp } from '../src/index.js';
 import { basicCredentials } from '../src/credentials.js';
+import { checkNamed, checkNames, failedChecks, runDoctor, runDoctorJson } from './helpers/doctor.js';
 import { apiKey, buildSite, type SiteOptions, scriptId } from './helpers/site.js';
-
-// The built command, run as a user runs it: a child process talking to the emulator and a real site on 127.0.0.1.
-const doctorPath = fileURLToPath(new URL('../dist/esm/doctor/index.js', import.meta.url));
-
-interface DoctorCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-  fix: string | null;
-}
-
-interface DoctorRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runDoctor(args: string[], env: Record<string, string> = {}): Promise<DoctorRun> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [doctorPath, ...args],
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (error as { code?: unknown }).code : 0;
-        resolve({ code: typeof code === 'number' ? code : -1, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** `--json` output, parsed. */
-async function runDoctorJson(args: string[], env: Record<string, string> = {}) {
-  const run = await runDoctor([...args, '--json'], env);
-  return { ...run, report: JSON.parse(run.stdout) as { ok: boolean; checks: DoctorCheck[] } };
-}
-
-const checkNames = {
-  apiKey: 'Reteno accepts the API key',
-  script: "Reteno's script is served",
-  embed: 'The page carries one embed',
-  nonce: "The embed's nonce matches the CSP",
-  hosts: "The CSP allows Reteno's hosts",
-  anonymous: 'The token route refuses anonymous calls',
-  crossSite: 'The token route refuses cross-site calls',
-  signedIn: 'The token route answers the signed-in user',
-};
-
-function failedChecks(checks: DoctorCheck[]): string[] {
-  return checks.filter((check) => !check.ok).map((check) => check.name);
-}
-
-function checkNamed(checks: DoctorCheck[], name: string): DoctorCheck {
-  const check = checks.find((candidate) => candidate.name === name);
-  if (!check) throw new Error(`no check named ${name}: ${JSON.stringify(checks)}`);
-  return check;
-}
 
 /** A nonce per request in `res.locals[local]` and helmet's CSP with these directives. */
 function csp(directives: Record<string, unknown>, local = 'cspNonce'): RequestHandler[] {
@@ -473,60 +407,5 @@ describe('reteno-inbox-doctor', () => {
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(/^Usage: reteno-inbox-doctor /);
     });
-  });
-});
-
-describe("the doctor's CSP reading", () => {
-  const page = new URL('https://shop.example/account');
-  const script = new URL('https://statics.esputnik.com/scripts/0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.js');
-
-  it.each([
-    ['its origin', 'https://statics.esputnik.com', true],
-    ['its host without a scheme, on an https page', 'statics.esputnik.com', true],
-    ['a wildcard host', 'https://*.esputnik.com', true],
-    ['a path under the host (paths are not compared)', 'https://statics.esputnik.com/scripts/', true],
-    ['its scheme', 'https:', true],
-    ['any host', '*', true],
-    ['http, which allows its https upgrade', 'http://statics.esputnik.com', true],
-    ['another port', 'https://statics.esputnik.com:8443', false],
-    ['any port', 'https://statics.esputnik.com:*', true],
-    ['the bare domain of a wildcard', 'https://esputnik.com', false],
-    ["'self' on another origin", "'self'", false],
-    ['a keyword', "'unsafe-inline'", false],
-  ])('matches a script URL against %s', (_case, source, allowed) => {
-    expect(allowsUrl([source], script, page)).toBe(allowed);
-  });
-
-  it('reads each policy of a header apart, the first of a repeated directive winning', () => {
-    const [first, second] = parsePolicies(
-      "script-src 'self'; script-src *; connect-src 'none', default-src https:",
-    );
-    expect(first?.get('script-src')).toEqual(["'self'"]);
-    expect(second && directiveFor(second, connectDirectives)).toEqual({
-      name: 'default-src',
-      sources: ['https:'],
-    });
-  });
-
-  it('lets an inline script run by nonce or hash, and by unsafe-inline only without either', () => {
-    const text = "eS('init')";
-    const hash = `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
-    expect(allowsInlineScript(["'nonce-abc'"], { nonce: 'abc', text })).toBe(true);
-    expect(allowsInlineScript(["'nonce-abc'", "'unsafe-inline'"], { nonce: undefined, text })).toBe(false);
-    expect(allowsInlineScript([hash], { nonce: undefined, text })).toBe(true);
-    expect(allowsInlineScript(["'unsafe-inline'"], { nonce: undefined, text })).toBe(true);
-  });
-});
-
-describe("the doctor's page reading", () => {
-  it("counts loaders and inits as the embed renders them, and as Reteno's own snippet writes them", () => {
-    const embed = readEmbed(
-      `<script nonce="n1">!function(t,e,c,n){t.eS=t.eS||f}(window,document,'script',"u");eS('init',{})</script>` +
-        `<p>eS('init' in text is not counted</p>` +
-        `<script>!function (t, e, c, n) {t['eS'] = t['eS'] || f; }(window, document, 'script', 'UUID');</script>` +
-        `<script>eS("init", {APP_INBOX: true})</script><script src="/app.js"></script>`,
-    );
-    expect(embed).toMatchObject({ loaders: 2, inits: 2 });
-    expect(embed.scripts.map((script) => script.nonce)).toEqual(['n1', undefined, undefined]);
   });
 });

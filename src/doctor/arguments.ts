@@ -1,5 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defaults } from '../options.js';
+import { defaults, isLoopback } from '../options.js';
+import {
+  type Cookie,
+  CookieSyntaxError,
+  cookiesFromHeader,
+  cookiesFromJar,
+  hasCookieFor,
+} from './cookies.js';
 
 /** Everything the doctor checks, read from the command line and the environment. */
 export interface DoctorSettings {
@@ -10,10 +18,21 @@ export interface DoctorSettings {
   /** Reteno's script for this site: `{scriptBaseUrl}{scriptId}.js`. */
   scriptUrl: string;
   /** The signed-in page to check and the token route beside it, when `--site-url` is given. */
-  site: { pageUrl: URL; cookie: string; tokenUrl: URL } | null;
+  site: SiteSettings | null;
   /** Milliseconds each request may take. */
   timeout: number;
   json: boolean;
+}
+
+/** The site, as `--site-url`, `--cookie`, `--cookie-jar`, `--header` and `--token-path` give it. */
+export interface SiteSettings {
+  pageUrl: URL;
+  /** The signed-in user's cookies, from `--cookie-jar` and `--cookie` (which wins). */
+  cookies: readonly Cookie[];
+  /** `--header` lines, sent with every request to the site. */
+  headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** `--token-path` on the page's origin; without it, the token URL of the page's embed is used. */
+  tokenUrl: URL | undefined;
 }
 
 export type DoctorCommand = { kind: 'help' } | { kind: 'check'; settings: DoctorSettings };
@@ -34,11 +53,14 @@ Reteno:
   --script-id <uuid>        the site's script id, from Reteno's Settings > Web Tracking
   --base-url <url>          Reteno's API (default ${defaults.baseUrl})
   --script-base-url <url>   where Reteno's script is (default ${defaults.scriptBaseUrl})
+  --allow-http              allow http: for a --base-url or --script-base-url that is not loopback
 
 The site (optional):
   --site-url <url>          a page that shows the inbox to a signed-in user
   --cookie <cookies>        that user's cookies, as a Cookie header: 'connect.sid=…'
-  --token-path <path>       the token route's path (default ${defaults.tokenPath})
+  --cookie-jar <file>       or a cookie file (Netscape format, as curl -c writes it)
+  --header <'name: value'>  a header to send with every request to the site (repeatable)
+  --token-path <path>       the token route's path (default: the one the page's embed calls)
 
 Output:
   --timeout <ms>            how long each request may take (default ${defaults.timeout})
@@ -60,37 +82,125 @@ export function parseDoctorArguments(
   const scriptId = values['script-id'];
   if (scriptId === undefined || scriptId === '') throw new UsageError('give --script-id.');
 
-  const siteUrl = values['site-url'];
-  const cookie = values.cookie;
-  if ((siteUrl === undefined) !== (cookie === undefined)) {
-    throw new UsageError(
-      '--site-url and --cookie go together: the page and the token route are checked as a signed-in user.',
-    );
-  }
-  if (cookie !== undefined && /[\r\n\0]/.test(cookie)) throw new UsageError('--cookie holds a line break.');
-  const tokenPath = values['token-path'] ?? defaults.tokenPath;
-  if (!tokenPath.startsWith('/') || tokenPath.startsWith('//')) {
-    throw new UsageError(`--token-path must be a path starting with one '/', like ${defaults.tokenPath}.`);
-  }
-
-  let scriptBaseUrl = httpUrl('--script-base-url', values['script-base-url'] ?? defaults.scriptBaseUrl).href;
+  const allowHttp = values['allow-http'] ?? false;
+  let scriptBaseUrl = retenoUrl(
+    '--script-base-url',
+    values['script-base-url'] ?? defaults.scriptBaseUrl,
+    allowHttp,
+  );
   if (!scriptBaseUrl.endsWith('/')) scriptBaseUrl += '/';
-  const pageUrl = siteUrl === undefined ? undefined : httpUrl('--site-url', siteUrl);
   return {
     kind: 'check',
     settings: {
       apiKey,
       scriptId,
-      baseUrl: httpUrl('--base-url', values['base-url'] ?? defaults.baseUrl).href.replace(/\/+$/, ''),
+      baseUrl: retenoUrl('--base-url', values['base-url'] ?? defaults.baseUrl, allowHttp).replace(/\/+$/, ''),
       scriptUrl: `${scriptBaseUrl}${scriptId}.js`,
-      site:
-        pageUrl && cookie !== undefined
-          ? { pageUrl, cookie, tokenUrl: new URL(tokenPath, pageUrl.origin) }
-          : null,
+      site: siteSettings(values),
       timeout: timeoutOf(values.timeout),
       json: values.json ?? false,
     },
   };
+}
+
+function siteSettings(values: ReturnType<typeof readFlags>): SiteSettings | null {
+  const siteUrl = values['site-url'];
+  const { cookie } = values;
+  const jarPath = values['cookie-jar'];
+  const headers = values.header ?? [];
+  if (siteUrl === undefined) {
+    if (
+      cookie !== undefined ||
+      jarPath !== undefined ||
+      headers.length > 0 ||
+      values['token-path'] !== undefined
+    ) {
+      throw new UsageError('--cookie, --cookie-jar, --header and --token-path need --site-url.');
+    }
+    return null;
+  }
+  if (cookie === undefined && jarPath === undefined) {
+    throw new UsageError(
+      '--site-url needs --cookie or --cookie-jar: the page and the token route are checked as a signed-in user.',
+    );
+  }
+  const pageUrl = httpUrl('--site-url', siteUrl);
+  const now = Date.now();
+  const given = cookie === undefined ? [] : readCookies('--cookie', () => cookiesFromHeader(cookie, pageUrl));
+  // --cookie wins over a cookie of the same name in the file.
+  const fromJar = jarPath === undefined ? [] : jarCookies(jarPath);
+  const cookies = [...fromJar.filter(({ name }) => !given.some((kept) => kept.name === name)), ...given];
+  if (!hasCookieFor(cookies, pageUrl, now)) {
+    throw new UsageError(`--cookie and --cookie-jar hold no cookie for ${pageUrl.href}.`);
+  }
+  return {
+    pageUrl,
+    cookies,
+    headers: headers.map(headerLine),
+    tokenUrl: values['token-path'] === undefined ? undefined : tokenUrlOf(values['token-path'], pageUrl),
+  };
+}
+
+function jarCookies(path: string): Cookie[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--cookie-jar: cannot read the file (${(error as { code?: string }).code ?? 'error'}).`,
+    );
+  }
+  return readCookies('--cookie-jar', () => cookiesFromJar(text));
+}
+
+function readCookies(flag: string, read: () => Cookie[]): Cookie[] {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof CookieSyntaxError) throw new UsageError(`${flag}: ${error.message}.`);
+    throw error;
+  }
+}
+
+/** Headers the doctor sets itself on each probe, or that --cookie and --cookie-jar give. */
+const reservedHeaders = new Set([
+  'cookie',
+  'host',
+  'origin',
+  'sec-fetch-site',
+  'x-reteno-inbox',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+]);
+
+function headerLine(line: string): [string, string] {
+  const colon = line.indexOf(':');
+  const name = line.slice(0, colon).trim();
+  const value = line.slice(colon + 1).trim();
+  // The value is never echoed: it may be a secret.
+  if (colon === -1 || !/^[!#$%&'*+.^_`|~\w-]{1,256}$/.test(name) || !/^[\t\x20-\x7e]*$/.test(value)) {
+    throw new UsageError("--header must be 'name: value', in visible ASCII characters.");
+  }
+  if (reservedHeaders.has(name.toLowerCase())) {
+    throw new UsageError(
+      name.toLowerCase() === 'cookie'
+        ? 'give cookies with --cookie or --cookie-jar, not --header.'
+        : `--header cannot set ${name}: the doctor sets it on each request.`,
+    );
+  }
+  return [name, value];
+}
+
+/** The token route on the page's origin: a path that another host could be read from (`//…`, `\`) is refused. */
+function tokenUrlOf(tokenPath: string, pageUrl: URL): URL {
+  const fix = `--token-path must be a path starting with one '/', like ${defaults.tokenPath}.`;
+  if (!tokenPath.startsWith('/') || tokenPath.startsWith('//') || /[\\\s\p{Cc}]/u.test(tokenPath)) {
+    throw new UsageError(fix);
+  }
+  const url = new URL(tokenPath, pageUrl.origin);
+  if (url.origin !== pageUrl.origin) throw new UsageError(fix);
+  return url;
 }
 
 /**
@@ -124,7 +234,10 @@ function readFlags(args: readonly string[]) {
         'script-base-url': { type: 'string' },
         'site-url': { type: 'string' },
         cookie: { type: 'string' },
+        'cookie-jar': { type: 'string' },
+        header: { type: 'string', multiple: true },
         'token-path': { type: 'string' },
+        'allow-http': { type: 'boolean' },
         timeout: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -152,6 +265,20 @@ function httpUrl(flag: string, text: string): URL {
     throw new UsageError(`${flag} must be an absolute http(s) URL.`);
   }
   return url;
+}
+
+/**
+ * Reteno's API or script host: the doctor sends the API key to `--base-url`, so, as the package's `allowHttp`,
+ * `http:` only to a loopback host unless `--allow-http` says the network is trusted.
+ */
+function retenoUrl(flag: string, text: string, allowHttp: boolean): string {
+  const url = httpUrl(flag, text);
+  if (url.protocol === 'http:' && !allowHttp && !isLoopback(url.hostname)) {
+    throw new UsageError(
+      `${flag} uses http: for a host that is not loopback, so the API key would cross the network in clear text. Use https:, or pass --allow-http for a trusted network.`,
+    );
+  }
+  return url.href;
 }
 
 function timeoutOf(text: string | undefined): number {

@@ -2,7 +2,7 @@
 import { doctorUsage, parseDoctorArguments, secretsIn, UsageError } from './arguments.js';
 import { runChecks } from './checks.js';
 import { redact, secretForms } from '../credentials.js';
-import { formatJson, formatReport } from './report.js';
+import { formatJson, formatReport, printable } from './report.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -26,7 +26,10 @@ async function main(): Promise<void> {
       return;
     }
     // The message only: a stack trace could quote a request and its headers.
-    print(process.stderr, `reteno-inbox-doctor: ${error instanceof Error ? error.message : String(error)}`);
+    print(
+      process.stderr,
+      `reteno-inbox-doctor: ${printable(error instanceof Error ? error.message : String(error))}`,
+    );
     process.exitCode = 1;
   }
 }

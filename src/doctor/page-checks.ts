@@ -1,9 +1,9 @@
 import { retenoHosts } from '../csp.js';
-import { htmlSafeJson } from '../html-safe.js';
-import type { DoctorSettings } from './arguments.js';
-import { type Check, failed, passed, readmeUrl } from './check.js';
-import { exchange, noAnswer } from './exchange.js';
-import { type PageEmbed, readEmbed } from './page.js';
+import { defaults } from '../options.js';
+import type { DoctorSettings, SiteSettings } from './arguments.js';
+import { type Check, failed, passed, quoted, readmeUrl, shortened } from './check.js';
+import { type PageEmbed, readEmbed } from './embed.js';
+import { maxBodyBytes, noAnswer } from './exchange.js';
 import {
   allowsInlineScript,
   allowsUrl,
@@ -15,23 +15,30 @@ import {
   parsePolicies,
   scriptDirectives,
 } from './policy.js';
+import { csrfHeadersOf, sameOrigin, type Visitor, visit } from './visitor.js';
 
 /** The signed-in page as the doctor read it, or why it could not. */
 export type LoadedPage =
-  | { kind: 'page'; url: URL; embed: PageEmbed; policies: Policy[] }
+  | {
+      kind: 'page';
+      url: URL;
+      embed: PageEmbed;
+      policies: Policy[];
+      /** The page was longer than the doctor reads. */
+      truncated: boolean;
+      /** The signed-in user with the cookies the page set, and the CSRF header its embed sends. */
+      visitor: Visitor;
+    }
   | { kind: 'unusable'; detail: string; fix: string };
 
 const embedCheck = 'The page carries one embed';
 const nonceCheck = "The embed's nonce matches the CSP";
 const hostsCheck = "The CSP allows Reteno's hosts";
 
-/** Fetches the page with the signed-in user's cookie, without following redirects. */
-export async function loadPage(
-  site: NonNullable<DoctorSettings['site']>,
-  timeout: number,
-): Promise<LoadedPage> {
+/** Fetches the page with the signed-in user's cookies (and `--header`), without following redirects. */
+export async function loadPage(site: SiteSettings, timeout: number): Promise<LoadedPage> {
   const { pageUrl: url } = site;
-  const outcome = await exchange(url, { headers: { cookie: site.cookie, accept: 'text/html' } }, timeout);
+  const { outcome, visitor } = await visit(site, { cookies: site.cookies, headers: {} }, url, timeout);
   if (outcome.kind !== 'answer') {
     return {
       kind: 'unusable',
@@ -43,7 +50,7 @@ export async function loadPage(
   if (status >= 300 && status < 400) {
     return {
       kind: 'unusable',
-      detail: `HTTP ${status} to ${headers.get('location') ?? 'nowhere'} from ${url.href}`,
+      detail: `HTTP ${status} to ${shortened(headers.get('location') ?? 'nowhere')} from ${url.href}`,
       fix: "The page redirects (to a sign-in page?): the cookie is not a signed-in user's. Sign in as a test user and copy the session cookie again.",
     };
   }
@@ -54,23 +61,41 @@ export async function loadPage(
       fix: '--site-url must be a page that shows the inbox to a signed-in user.',
     };
   }
+  const embed = readEmbed(outcome.body);
   return {
     kind: 'page',
     url,
-    embed: readEmbed(outcome.body),
+    embed,
     policies: parsePolicies(headers.get('content-security-policy')),
+    truncated: outcome.truncated,
+    visitor: { cookies: visitor.cookies, headers: csrfHeadersOf(embed) },
   };
 }
 
-/** One loader and one `eS('init'`, loading the script the settings name. */
+/**
+ * The token route the probes call: `--token-path`, else the one the page's embed calls (when it stays on the page's
+ * origin), else the default path.
+ */
+export function tokenUrlFor(site: SiteSettings, page: LoadedPage): URL {
+  return site.tokenUrl ?? embedTokenUrl(page) ?? new URL(defaults.tokenPath, site.pageUrl.origin);
+}
+
+/** The embed's token URL on the page's origin; `undefined` when there is none or it leaves the origin. */
+function embedTokenUrl(page: LoadedPage): URL | undefined {
+  if (page.kind !== 'page' || page.embed.tokenUrl === undefined) return undefined;
+  return sameOrigin(page.embed.tokenUrl, page.url);
+}
+
+/** One loader and one `eS('init'`, loading the script the settings name, calling a token route on the page's origin. */
 export function checkEmbed(page: LoadedPage, settings: DoctorSettings): Check {
   if (page.kind === 'unusable') return failed(embedCheck, page.detail, page.fix);
-  const { loaders, inits, scripts } = page.embed;
+  const { loaders, inits, scriptUrl, tokenUrl } = page.embed;
   const counted = `${loaders} Reteno loader(s) and ${inits} eS('init' call(s)`;
   if (loaders === 0 && inits === 0) {
+    const read = page.truncated ? ` (in its first ${maxBodyBytes / 1024 / 1024} MiB)` : '';
     return failed(
       embedCheck,
-      `no Reteno loader and no eS('init' on ${page.url.href}`,
+      `no Reteno loader and no eS('init' on ${page.url.href}${read}`,
       `The page was rendered for nobody: is the cookie a signed-in user's, is retenoInbox() mounted after the session (${readmeUrl}#mount-order), and does the view call retenoInbox()?`,
     );
   }
@@ -81,15 +106,21 @@ export function checkEmbed(page: LoadedPage, settings: DoctorSettings): Check {
       `Reteno takes one loader and one init per page: remove another Reteno snippet (${readmeUrl}#sites-that-already-run-retenos-web-tracking) or a second retenoInbox() call in the layout.`,
     );
   }
-  const { scriptUrl } = settings;
-  if (!scripts.some(({ text }) => text.includes(htmlSafeJson(scriptUrl)) || text.includes(scriptUrl))) {
+  if (scriptUrl !== settings.scriptUrl) {
     return failed(
       embedCheck,
-      `the loader does not load ${scriptUrl}`,
+      `the loader does not load ${settings.scriptUrl}`,
       "The site's scriptId or scriptBaseUrl differs from --script-id or --script-base-url: give both the same values.",
     );
   }
-  return passed(embedCheck, `one loader of ${scriptUrl} and one eS('init'`);
+  if (tokenUrl !== undefined && embedTokenUrl(page) === undefined) {
+    return failed(
+      embedCheck,
+      `the embed calls its token route off the page's origin: ${quoted(tokenUrl)}`,
+      "The embed express-reteno-inbox renders calls a path on the page's own origin: is another script on the page?",
+    );
+  }
+  return passed(embedCheck, `one loader of ${settings.scriptUrl} and one eS('init'`);
 }
 
 /** Every policy lets the embed's inline script run: by the nonce, when the policy uses nonces. */
@@ -104,11 +135,11 @@ export function checkEmbedNonce(page: LoadedPage & { kind: 'page' }): Check {
     usesNonce ||= nonces.length > 0;
     for (const script of page.embed.scripts) {
       if (allowsInlineScript(directive.sources, script)) continue;
-      const has = script.nonce === undefined ? 'no nonce' : `nonce "${script.nonce}"`;
+      const has = script.nonce === undefined ? 'no nonce' : `nonce ${quoted(script.nonce)}`;
       return failed(
         nonceCheck,
         nonces.length > 0
-          ? `the CSP's ${directive.name} allows 'nonce-${nonces[0]}'; the embed's <script> has ${has}`
+          ? `the CSP's ${directive.name} allows ${shortened(`'nonce-${nonces[0]}'`)}; the embed's <script> has ${has}`
           : `the CSP's ${directive.name} allows no inline script: no nonce, hash or 'unsafe-inline'`,
         fix,
       );
