@@ -1,10 +1,12 @@
 import request from 'supertest';
-import { createRetenoEmulator } from '../src/emulator/index.js';
+import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../examples/demo/server.js';
 import { embedScript, scriptTags } from './helpers/site.js';
 
-type Demo = Awaited<ReturnType<typeof createDemo>>;
+// The demo imports the package by name, whose types come from the build; the emulator's come from the source so
+// that this file type-checks before a build.
+type Demo = Omit<Awaited<ReturnType<typeof createDemo>>, 'emulator'> & { emulator?: RetenoEmulator };
 
 function initLanguage(html: string): string | undefined {
   return /language:"([a-z]{2})"/.exec(embedScript(html) ?? '')?.[1];
