@@ -1,116 +1,77 @@
-import { htmlSafeJson } from './html-safe.js';
-import { type SessionState, sessionChannel } from './session-watch.js';
+import type { PageConfig } from './client/page-config.js';
+import { attributeSafeJson, htmlAttribute, htmlSafeJson } from './html-safe.js';
 import type { RetenoFlags } from './types.js';
-import { compileView, nonceAttribute as nonceAttributeOf, slotMarker, textsAround } from './views.js';
+import { compileView, nonceAttribute, slotMarker, textsAround } from './views.js';
 
-/** What one page's embed depends on. All strings are raw; escaping happens here. */
-export interface EmbedValues {
+/** What one signed-in page's embed depends on. All strings are raw; escaping happens here. */
+export interface InboxEmbedValues {
   /** A validated nonce, or `undefined` for none. */
   nonce: string | undefined;
-  /** The token route's URL path for this page, or `undefined` for the tracking-only init of anonymous visitors. */
-  tokenUrl: string | undefined;
-  /** A validated CSRF token to send with every token call, or `undefined` for none. */
-  csrfToken: string | undefined;
-  /** A normalised ISO 639-1 code. */
-  language: string;
-  /** The page's contact id for the other tabs, and whether to announce it (inbox pages only). */
-  session: SessionState;
+  /** The client script's URL path on this page, mount path included. */
+  clientUrl: string;
+  /** The values the page hands the client, but for the flags, which the renderer adds. */
+  pageConfig: Omit<PageConfig, 'flags'>;
 }
 
-export type RenderEmbed = (values: EmbedValues) => string;
-
-const view = 'views/embed.ejs';
-const slotNames = [
-  'nonceAttribute',
-  'tokenUrl',
-  'tokenHeaders',
-  'contactId',
-  'announce',
-  'language',
-] as const;
+export interface EmbedRenderer {
+  /** A signed-in page: Reteno's loader and the client's tag (views/embed.ejs). */
+  inbox(values: InboxEmbedValues): string;
+  /** An anonymous page of a site with `embedAnonymous`: the loader and a tracking-only init (views/tracking-embed.ejs). */
+  tracking(nonce: string | undefined): string;
+}
 
 /**
- * Compiles views/embed.ejs once and renders it at creation with markers where the per-page values go, keeping
- * the text between them: a page then joins that text with its own nonce, token URL, headers, contact id and
- * language.
+ * Compiles the embed's views once and renders them at creation with markers where the per-page values go, keeping
+ * the text between them: a page then joins that text with its own nonce, client URL and values.
  */
-export function createEmbedRenderer(settings: {
-  scriptUrl: string;
-  flags: RetenoFlags;
-  csrfHeader: string;
-  tokenPath: string;
-  languages: ReadonlySet<string>;
-}): RenderEmbed {
-  const template = compileView(view, [
-    'nonceAttribute',
-    'scriptUrl',
-    'initFlags',
-    'tokenUrl',
-    'tokenHeaders',
-    'contactId',
-    'announce',
-    'channel',
-    'language',
-  ]);
+export function createEmbedRenderer(settings: { scriptUrl: string; flags: RetenoFlags }): EmbedRenderer {
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
-  const channel = htmlSafeJson(sessionChannel);
-  const [beforeNonce, beforeTokenUrl, beforeHeaders, beforeContactId, beforeAnnounce, beforeLanguage, end] =
-    textsAround(
-      view,
-      template({
-        nonceAttribute: slotMarker('nonceAttribute'),
-        scriptUrl,
-        initFlags: htmlSafeJson({ ...settings.flags, APP_INBOX: true }),
-        tokenUrl: slotMarker('tokenUrl'),
-        tokenHeaders: slotMarker('tokenHeaders'),
-        contactId: slotMarker('contactId'),
-        announce: slotMarker('announce'),
-        channel,
-        language: slotMarker('language'),
-      }),
-      slotNames,
-    );
-  const [trackingBeforeNonce, trackingEnd] = textsAround(
-    view,
-    template({
+  const inboxView = 'views/embed.ejs';
+  const [beforeLoaderNonce, beforeClientNonce, beforeClientUrl, beforePageConfig, inboxEnd] = textsAround(
+    inboxView,
+    compileView(inboxView, ['nonceAttribute', 'scriptUrl', 'clientUrl', 'pageConfig'])({
       nonceAttribute: slotMarker('nonceAttribute'),
       scriptUrl,
-      initFlags: htmlSafeJson({ ...settings.flags }),
-      tokenUrl: '',
-      tokenHeaders: '',
-      contactId: '',
-      announce: '',
-      channel,
-      language: '',
+      clientUrl: slotMarker('clientUrl'),
+      pageConfig: slotMarker('pageConfig'),
+    }),
+    ['nonceAttribute', 'nonceAttribute', 'clientUrl', 'pageConfig'] as const,
+  );
+  const trackingView = 'views/tracking-embed.ejs';
+  const [beforeTrackingNonce, trackingEnd] = textsAround(
+    trackingView,
+    compileView(trackingView, ['nonceAttribute', 'scriptUrl', 'initFlags'])({
+      nonceAttribute: slotMarker('nonceAttribute'),
+      scriptUrl,
+      initFlags: htmlSafeJson(settings.flags),
     }),
     ['nonceAttribute'] as const,
   );
-  // The header that marks the embed's token calls (the token route checks it), with the CSRF header when given.
-  const marker = { 'X-Reteno-Inbox': '1' };
-  const markerOnly = htmlSafeJson(marker);
-  // The values most pages print, serialised once: the token URL of an unmounted middleware, and each language.
-  const tokenPathJson = htmlSafeJson(settings.tokenPath);
-  const languageJson = new Map([...settings.languages].map((language) => [language, htmlSafeJson(language)]));
 
-  return function renderEmbed({ nonce, tokenUrl, csrfToken, language, session }) {
-    const nonceAttribute = nonceAttributeOf(nonce);
-    if (tokenUrl === undefined) return trackingBeforeNonce + nonceAttribute + trackingEnd;
-    const headers =
-      csrfToken === undefined ? markerOnly : htmlSafeJson({ ...marker, [settings.csrfHeader]: csrfToken });
-    return (
-      beforeNonce +
-      nonceAttribute +
-      beforeTokenUrl +
-      (tokenUrl === settings.tokenPath ? tokenPathJson : htmlSafeJson(tokenUrl)) +
-      beforeHeaders +
-      headers +
-      beforeContactId +
-      session.contactIdJson +
-      beforeAnnounce +
-      (session.announce ? '1' : '0') +
-      beforeLanguage +
-      (languageJson.get(language) ?? htmlSafeJson(language)) +
-      end
-    );
+  // The page's values as JSON in PageConfig's order, the flags (the same on every page) serialised once. A page
+  // builds a small object anew for JSON.stringify otherwise, which costs a signed-in page more than the rest.
+  const flagsJson = attributeSafeJson(settings.flags);
+  const pageConfigJson = ({ tokenUrl, csrf, contact, language }: Omit<PageConfig, 'flags'>) =>
+    `{"tokenUrl":${attributeSafeJson(tokenUrl)},${csrf === undefined ? '' : `"csrf":${attributeSafeJson(csrf)},`}` +
+    `"contact":${attributeSafeJson(contact)},"language":${attributeSafeJson(language)},"flags":${flagsJson}}`;
+
+  return {
+    inbox({ nonce, clientUrl, pageConfig }) {
+      const attribute = nonceAttribute(nonce);
+      return (
+        beforeLoaderNonce +
+        attribute +
+        beforeClientNonce +
+        attribute +
+        beforeClientUrl +
+        htmlAttribute(clientUrl) +
+        beforePageConfig +
+        pageConfigJson(pageConfig) +
+        inboxEnd
+      );
+    },
+    tracking(nonce) {
+      return beforeTrackingNonce + nonceAttribute(nonce) + trackingEnd;
+    },
   };
 }
