@@ -7,10 +7,14 @@ import { compileView, nonceAttribute, slotMarker, textsAround } from './views.js
 export interface InboxEmbedValues {
   /** A validated nonce, or `undefined` for none. */
   nonce: string | undefined;
-  /** The client script's URL path on this page, mount path included. */
-  clientUrl: string;
-  /** The values the page hands the client, but for the flags, which the renderer adds. */
-  pageConfig: Omit<PageConfig, 'flags'>;
+  /** Where the middleware is mounted on this page's route (`req.baseUrl`): '' at the root. */
+  mountPath: string;
+  /** The page's contact id, as session-watch.ts makes it: 22 base64url characters. */
+  contact: string;
+  /** A normalised ISO 639-1 code. */
+  language: string;
+  /** A validated CSRF token and its header, or `undefined` for none. */
+  csrf: PageConfig['csrf'];
 }
 
 export interface EmbedRenderer {
@@ -22,9 +26,16 @@ export interface EmbedRenderer {
 
 /**
  * Compiles the embed's views once and renders them at creation with markers where the per-page values go, keeping
- * the text between them: a page then joins that text with its own nonce, client URL and values.
+ * the text between them: a page then joins that text with its own nonce, URLs and values.
  */
-export function createEmbedRenderer(settings: { scriptUrl: string; flags: RetenoFlags }): EmbedRenderer {
+export function createEmbedRenderer(settings: {
+  scriptUrl: string;
+  flags: RetenoFlags;
+  tokenPath: string;
+  /** The client script's path, relative to the mount path. */
+  clientPath: string;
+  languages: ReadonlySet<string>;
+}): EmbedRenderer {
   const scriptUrl = htmlSafeJson(settings.scriptUrl);
   const inboxView = 'views/embed.ejs';
   const [beforeLoaderNonce, beforeClientNonce, beforeClientUrl, beforePageConfig, inboxEnd] = textsAround(
@@ -48,25 +59,35 @@ export function createEmbedRenderer(settings: { scriptUrl: string; flags: Reteno
     ['nonceAttribute'] as const,
   );
 
-  // The page's values as JSON in PageConfig's order, the flags (the same on every page) serialised once. A page
-  // builds a small object anew for JSON.stringify otherwise, which costs a signed-in page more than the rest.
+  // What most pages print is serialised once, here: the flags, the URLs of a middleware mounted at the root, and each
+  // allowed language (browsers bring a few). Serialising them anew costs a signed-in page more than the rest of its
+  // work (npm run bench). Contact ids are base64url, which JSON and the attribute take as they are.
   const flagsJson = attributeSafeJson(settings.flags);
-  const pageConfigJson = ({ tokenUrl, csrf, contact, language }: Omit<PageConfig, 'flags'>) =>
-    `{"tokenUrl":${attributeSafeJson(tokenUrl)},${csrf === undefined ? '' : `"csrf":${attributeSafeJson(csrf)},`}` +
-    `"contact":${attributeSafeJson(contact)},"language":${attributeSafeJson(language)},"flags":${flagsJson}}`;
+  const rootTokenUrlJson = attributeSafeJson(settings.tokenPath);
+  const rootClientUrl = htmlAttribute(settings.clientPath);
+  const languageJson = new Map(
+    [...settings.languages].map((language) => [language, attributeSafeJson(language)]),
+  );
+  /** The page's values as JSON, in PageConfig's order (the client reads it with parsePageConfig). */
+  const pageConfigJson = ({ mountPath, contact, language, csrf }: InboxEmbedValues) =>
+    `{"tokenUrl":${mountPath === '' ? rootTokenUrlJson : attributeSafeJson(mountPath + settings.tokenPath)},` +
+    `${csrf === undefined ? '' : `"csrf":${attributeSafeJson(csrf)},`}` +
+    `"contact":"${contact}",` +
+    `"language":${languageJson.get(language) ?? attributeSafeJson(language)},"flags":${flagsJson}}`;
 
   return {
-    inbox({ nonce, clientUrl, pageConfig }) {
-      const attribute = nonceAttribute(nonce);
+    inbox(values) {
+      const attribute = nonceAttribute(values.nonce);
+      const { mountPath } = values;
       return (
         beforeLoaderNonce +
         attribute +
         beforeClientNonce +
         attribute +
         beforeClientUrl +
-        htmlAttribute(clientUrl) +
+        (mountPath === '' ? rootClientUrl : htmlAttribute(mountPath + settings.clientPath)) +
         beforePageConfig +
-        pageConfigJson(pageConfig) +
+        pageConfigJson(values) +
         inboxEnd
       );
     },

@@ -1,5 +1,4 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { PageConfig } from './client/page-config.js';
 import { checkContact } from './contact.js';
 import { createEmbedRenderer } from './embed.js';
 import { errorCodes } from './errors.js';
@@ -34,7 +33,7 @@ type PageSettings = Pick<
  * `res.locals.retenoInbox()`, which renders the embed once per response and sets no header.
  */
 export function createPageMiddleware(settings: PageSettings, clientPath: string, log: SafeLogger) {
-  const renderEmbed = createEmbedRenderer(settings);
+  const renderEmbed = createEmbedRenderer({ ...settings, clientPath });
   const sessionWatch = createSessionWatch(settings.apiKey);
   const pickLanguage = createLanguagePicker(settings);
 
@@ -61,17 +60,13 @@ export function createPageMiddleware(settings: PageSettings, clientPath: string,
       return undefined;
     }
     return () => {
-      const pageConfig: Omit<PageConfig, 'flags'> = {
-        tokenUrl: `${mountPath}${settings.tokenPath}`,
-        contact: contactId,
-        language: languageFor(settings, log, pickLanguage, req, res),
-      };
       const csrfToken = csrfTokenFor(settings, log, req, res);
-      if (csrfToken !== undefined) pageConfig.csrf = { header: settings.csrfHeader, token: csrfToken };
       return renderEmbed.inbox({
         nonce: nonceFor(settings, log, req, res),
-        clientUrl: `${mountPath}${clientPath}`,
-        pageConfig,
+        mountPath,
+        contact: contactId,
+        language: languageFor(settings, log, pickLanguage, req, res),
+        csrf: csrfToken === undefined ? undefined : { header: settings.csrfHeader, token: csrfToken },
       });
     };
   };

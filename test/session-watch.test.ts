@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request, { type Response } from 'supertest';
 import { visitorCookie } from '../src/client/page-config.js';
 import { buildSite, readInboxEmbed, scriptTags, users } from './helpers/site.js';
@@ -122,6 +125,26 @@ describe('session watch', () => {
     expect(bob).not.toBe(anna);
     expect(watchCookies(page)).toEqual([expect.stringContaining(`=${bob};`)]);
     expect(watchCookies(await agent.get('/page').expect(200))).toEqual([]);
+  });
+
+  it.each([
+    ['a lower-case cookie header', { cookie: `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA` }],
+    ['an upper-case one', { COOKIE: `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA` }],
+    ['the second of two Cookie headers', { Cookie: ['sid=1', `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA`] }],
+  ])('finds the cookie of an anonymous visitor in %s, and clears it', async (_case, headers) => {
+    const server = siteWithOtherRoutes().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<IncomingMessage>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port, path: '/data', headers }, resolve).on('error', reject).end();
+      });
+      answer.resume();
+      expect(answer.statusCode).toBe(200);
+      expect(answer.headers['set-cookie']).toEqual([expect.stringMatching(cleared)]);
+    } finally {
+      server.close();
+    }
   });
 
   it('gives anonymous visitors who never signed in nothing: no helper, no cookie', async () => {
