@@ -30,6 +30,8 @@ describe('client script', () => {
       etag: expect.stringMatching(/^"[0-9a-f]{12}"$/),
     });
     expect(script.headers['set-cookie']).toBeUndefined();
+    // Nothing of the emulator's development widget: it hears a change of visitor from the page's event.
+    expect(script.text).not.toContain('data-reteno-inbox');
     // Served without asking who the visitor is.
     expect(resolveCalls).toHaveLength(calls);
   });

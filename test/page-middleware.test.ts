@@ -50,6 +50,7 @@ describe('page middleware', () => {
       ),
     ]);
     expect(html).not.toContain("eS('init'");
+    expect(html).not.toContain('data-reteno-inbox');
     expect(embedScript(html)).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
     expect(readInboxEmbed(html)?.config).toEqual({
       tokenUrl: '/reteno/app-inbox/token',
