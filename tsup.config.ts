@@ -17,7 +17,26 @@ const shared = {
   clean: true,
 } satisfies Options;
 
+/**
+ * The client that signed-in pages load (src/client/), for browsers: one minified classic script, which the
+ * middleware reads from dist/client/reteno-inbox.js and serves under a version taken from its content.
+ */
+const client = {
+  entry: { 'reteno-inbox': 'src/client/index.ts' },
+  tsconfig: 'src/client/tsconfig.json',
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2018',
+  minify: true,
+  outDir: 'dist/client',
+  outExtension: () => ({ js: '.js' }),
+  dts: false,
+  sourcemap: false,
+  clean: true,
+} satisfies Options;
+
 export default defineConfig([
+  client,
   { ...shared, format: 'esm', outDir: 'dist/esm' },
   {
     ...shared,

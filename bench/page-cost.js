@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import ejs from 'ejs';
 import express from 'express';
 import helmet from 'helmet';
@@ -89,8 +90,10 @@ const layers = {
 const sites = {};
 for (const name of shuffled(Object.keys(layers))) sites[name] = await startSite(name, layers[name]);
 
-// The pages must be what they claim: the floor's page, plus one embed on the signed-in visitor's.
-const embedPattern = /<script nonce="[A-Za-z0-9+/=]+">[\s\S]*?<\/script>/g;
+// The pages must be what they claim: the floor's page, plus one embed on the signed-in visitor's: Reteno's loader
+// and the client's tag.
+const embedPattern =
+  /<script nonce="[A-Za-z0-9+/=]+">[^<]*<\/script>\s*<script nonce="[A-Za-z0-9+/=]+" src="[^"]+" data-reteno-config='[^']*' defer><\/script>/g;
 const first = await load(sites.package, headers.signedIn);
 const signedInPage = first.body;
 // From then on the visitor's browser sends back the cookie the package set (its contact's opaque id), as browsers do.
@@ -103,7 +106,7 @@ const visitors = {
 };
 const [embed, ...others] = signedInPage.match(embedPattern) ?? [];
 if (
-  !embed?.includes("eS('init'") ||
+  embed === undefined ||
   others.length > 0 ||
   signedInPage.includes(apiKey) ||
   signedInPage.replace(embed, '') !== (await load(sites.floor, headers.signedIn)).body ||
@@ -128,5 +131,11 @@ for (let round = 0; round < (warmUp + requests) / block; round++) {
 }
 
 const medians = Object.fromEntries(Object.entries(times).map(([row, values]) => [row, median(values)]));
-console.log(JSON.stringify({ ...medians, embedBytes: Buffer.byteLength(embed) }));
+console.log(
+  JSON.stringify({
+    ...medians,
+    embedBytes: Buffer.byteLength(embed),
+    embedGzipBytes: gzipSync(embed).length,
+  }),
+);
 process.exit(0);

@@ -85,7 +85,7 @@ export interface RetenoInboxOptions {
   flags?: RetenoFlags;
 
   /**
-   * Also give anonymous visitors the helper: it renders the loader and a tracking-only
+   * Also give anonymous visitors the helper: it renders the loader and a tracking-only inline
    * `eS('init', flags)` without App Inbox, so a site that runs Reteno's web tracking replaces its own
    * snippet with the helper and every page has exactly one loader and one init.
    * @default false
@@ -105,7 +105,8 @@ export interface RetenoInboxOptions {
   retries?: number;
 
   /**
-   * The CSP nonce for the embed's `<script>`: a string, or a function of the request.
+   * The CSP nonce for the embed's two `<script>` tags (Reteno's loader and the package's client): a string, or a
+   * function of the request.
    * A value that is not base64-like is refused (no nonce is printed) and logged.
    * @default (req, res) => res.locals.cspNonce
    */
@@ -114,8 +115,8 @@ export interface RetenoInboxOptions {
   /**
    * The page's CSRF token, for a site whose global CSRF middleware (csurf, csrf-csrf, lusca) also guards the
    * token route because `retenoInbox` is mounted after it and does not skip it (`retenoInboxTokenCall()`, the better
-   * choice). The embed sends the value with every token call in the `csrfHeader` header. Called when the page's
-   * helper renders. A value that is not visible ASCII is not printed (logged once as
+   * choice). The page's client sends the value with every token call in the `csrfHeader` header. Called when the
+   * page's helper renders. A value that is not visible ASCII is not printed (logged once as
    * `ERR_RETENO_INBOX_INVALID_CSRF_TOKEN`).
    * @default none: mounted before the CSRF middleware, or skipped by it, the route protects itself
    * @example (req) => req.csrfToken() // csurf; csrf-csrf: the token your forms got, (req, res) => res.locals.csrfToken
@@ -285,9 +286,10 @@ declare global {
   namespace Express {
     interface Locals {
       /**
-       * Renders Reteno's loader and the one init call for this page; '' when called again in the same
-       * response. Set for visitors `resolveContact` found, and for the page that tells the other tabs the
-       * visitor signed out (guard with `locals.retenoInbox`).
+       * Renders Reteno's loader and the tag of the package's client, which makes the page's one init call;
+       * '' when called again in the same response. Set only for visitors `resolveContact` found (and, with
+       * `embedAnonymous`, for anonymous ones: the loader and a tracking-only init). Sets no header. Guard with
+       * `locals.retenoInbox`.
        */
       retenoInbox?: () => string;
     }

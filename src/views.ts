@@ -8,18 +8,22 @@ const slotPattern = /\0(\w+)\0/;
 /** Where a per-page value goes in a view rendered at creation (see {@link textsAround}). */
 export const slotMarker = (name: string) => `\0${name}\0`;
 
+/** A view's text without the newline that ends the file: a page gets the markup, not the file's last line break. */
+const readView = (path: string) => readFileSync(path, 'utf8').replace(/\n$/, '');
+
 /**
- * Compiles one of the package's views (a file of views/) once. Values are escaped by htmlSafeJson before they
- * reach it, not by HTML entity escaping, which would be wrong inside <script>.
+ * Compiles one of the package's views (a file of views/, and the views it includes) once. Values are escaped
+ * (htmlSafeJson, attributeSafeJson, htmlAttribute) before they reach it, each for where it goes.
  */
 export function compileView(view: string, destructuredLocals: string[]): ejs.TemplateFunction {
   const path = packageFile(view);
-  return ejs.compile(readFileSync(path, 'utf8'), {
+  return ejs.compile(readView(path), {
     filename: path,
     strict: true,
     _with: false,
     localsName: 'view',
     destructuredLocals,
+    includer: (_included, resolvedPath) => ({ template: readView(resolvedPath) }),
   });
 }
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
-import { scriptTags } from './helpers/site.js';
+import { readInboxEmbed, scriptTags } from './helpers/site.js';
 
 const scriptId = '0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b';
 
@@ -52,9 +52,12 @@ describe('a CommonJS Express/EJS site', () => {
     });
     const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     const page = await (await fetch(`${origin}/`, { headers: { cookie } })).text();
-    expect(scriptTags(page)).toEqual(['<script>']);
+    expect(scriptTags(page)).toHaveLength(2);
     expect(page).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
-    expect(page.match(/eS\('init'/g)).toHaveLength(1);
+    const client = readInboxEmbed(page)?.clientUrl ?? 'no client';
+    const script = await fetch(`${origin}${client}`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
 
     const token = await fetch(`${origin}/reteno/app-inbox/token`, {
       method: 'POST',

@@ -2,14 +2,14 @@ import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
 // The demo is plain JavaScript that imports the built package, as a site would.
 import { createDemo } from '../examples/demo/server.js';
-import { embedScript, scriptTags } from './helpers/site.js';
+import { readInboxEmbed, scriptTags } from './helpers/site.js';
 
 // The demo imports the package by name, whose types come from the build; the emulator's come from the source so
 // that this file type-checks before a build.
 type Demo = Omit<Awaited<ReturnType<typeof createDemo>>, 'emulator'> & { emulator?: RetenoEmulator };
 
 function initLanguage(html: string): string | undefined {
-  return /language:"([a-z]{2})"/.exec(embedScript(html) ?? '')?.[1];
+  return readInboxEmbed(html)?.config.language;
 }
 
 describe('demo site', () => {
@@ -48,7 +48,7 @@ describe('demo site', () => {
     await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
     const page = await agent.get('/').expect(200);
     const nonce = /'nonce-([^']+)'/.exec(String(page.headers['content-security-policy']))?.[1];
-    expect(scriptTags(page.text)).toEqual([`<script nonce="${nonce}">`]);
+    expect(readInboxEmbed(page.text)?.nonces).toEqual([nonce, nonce]);
     expect(page.text).toContain(`"${demo.emulator?.url}/scripts/00000000-0000-4000-8000-000000000000.js"`);
     expect(initLanguage(page.text)).toBe('en');
 
@@ -96,19 +96,38 @@ describe('demo site', () => {
     expect(titles).toEqual(['Вітаємо!']);
   });
 
-  it('signs out: no embed, only the first page tells the other tabs, the token route answers 401', async () => {
+  it('signs out: no embed, the first page after it clears the visitor cookie, the token route answers 401', async () => {
+    const agent = request.agent(demo.app);
+    await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
+    const signedIn = await agent.get('/').expect(200);
+    expect(String(signedIn.headers['set-cookie'])).toContain('reteno_inbox_contact=');
+    await agent.post('/sign-out').expect(303);
+    const first = await agent.get('/').expect(200);
+    expect(scriptTags(first.text)).toHaveLength(0);
+    expect(String(first.headers['set-cookie'])).toMatch(
+      /reteno_inbox_contact=; Path=\/; Expires=Thu, 01 Jan 1970/,
+    );
+    const next = await agent.get('/').expect(200);
+    expect(scriptTags(next.text)).toHaveLength(0);
+    expect(next.headers['set-cookie']).toBeUndefined();
+    await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
+    await agent.post('/push').type('form').send({}).expect(401);
+  });
+
+  it('signs out to a page without the layout when asked to, and clears the visitor cookie there', async () => {
     const agent = request.agent(demo.app);
     await agent.post('/sign-in').type('form').send({ user: 'anna' }).expect(303);
     await agent.get('/').expect(200);
-    await agent.post('/sign-out').expect(303);
-    const first = (await agent.get('/').expect(200)).text;
-    expect(scriptTags(first)).toHaveLength(1);
-    expect(embedScript(first)).toBe(
-      "typeof BroadcastChannel=='function'&&new BroadcastChannel(\"reteno-inbox\").postMessage('')",
-    );
-    expect(scriptTags((await agent.get('/').expect(200)).text)).toHaveLength(0);
-    await agent.post('/reteno/app-inbox/token').set('X-Reteno-Inbox', '1').expect(401);
-    await agent.post('/push').type('form').send({}).expect(401);
+    await agent
+      .post('/sign-out')
+      .type('form')
+      .send({ next: '/goodbye' })
+      .expect(303)
+      .expect('Location', '/goodbye');
+    const goodbye = await agent.get('/goodbye').expect(200);
+    expect(goodbye.text).toContain('<h1>You are signed out.</h1>');
+    expect(scriptTags(goodbye.text)).toHaveLength(0);
+    expect(String(goodbye.headers['set-cookie'])).toMatch(/reteno_inbox_contact=; Path=\/; Expires=/);
   });
 
   it('refuses unknown users', async () => {

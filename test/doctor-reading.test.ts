@@ -5,6 +5,7 @@ import { cookieHeader, cookiesFromHeader, cookiesFromJar, withSetCookies } from 
 import { readEmbed } from '../src/doctor/embed.js';
 import { htmlElements } from '../src/doctor/html.js';
 import {
+  allowsEmbedScript,
   allowsInlineScript,
   allowsUrl,
   connectDirectives,
@@ -57,6 +58,18 @@ describe("the doctor's CSP reading", () => {
     expect(allowsInlineScript(["'nonce-abc'", "'unsafe-inline'"], { nonce: undefined, text })).toBe(false);
     expect(allowsInlineScript([hash], { nonce: undefined, text })).toBe(true);
     expect(allowsInlineScript(["'unsafe-inline'"], { nonce: undefined, text })).toBe(true);
+  });
+
+  it("lets the client's tag run by its nonce, or by its origin unless 'strict-dynamic' ignores host sources", () => {
+    const client = { nonce: undefined, text: '', src: '/reteno/app-inbox/token/client.0123456789ab.js' };
+    expect(allowsEmbedScript(["'self'"], client, page)).toBe(true);
+    expect(allowsEmbedScript(['https://shop.example'], client, page)).toBe(true);
+    expect(allowsEmbedScript(['https://statics.esputnik.com'], client, page)).toBe(false);
+    expect(allowsEmbedScript(["'unsafe-inline'"], client, page)).toBe(false);
+    expect(allowsEmbedScript(["'nonce-abc'", "'strict-dynamic'", "'self'"], client, page)).toBe(false);
+    expect(allowsEmbedScript(["'nonce-abc'", "'strict-dynamic'"], { ...client, nonce: 'abc' }, page)).toBe(
+      true,
+    );
   });
 });
 
@@ -148,47 +161,46 @@ describe("the doctor's HTML scanner", () => {
 });
 
 describe("the doctor's reading of the embed", () => {
-  const render = createEmbedRenderer({
+  const renderer = createEmbedRenderer({
     scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.js',
     flags: {},
-    csrfHeader: 'x-csrf-token',
     tokenPath: '/reteno/app-inbox/token',
+    clientPath: '/reteno/app-inbox/token/client.0123456789ab.js',
     languages: new Set(['en']),
   });
-  const session = {
-    contactId: 'AbCdEfGhIjKlMnOpQrStUv',
-    contactIdJson: '"AbCdEfGhIjKlMnOpQrStUv"',
-    announce: false,
-  };
+  const page = { mountPath: '/shop', contact: 'AbCdEfGhIjKlMnOpQrStUv', language: 'en' };
 
   it('reads the loader, the init, the script URL, the token URL and the headers of the embed the package renders', () => {
-    const embed = render({
+    const embed = renderer.inbox({
+      ...page,
       nonce: 'bm9uY2U=',
-      tokenUrl: '/shop/reteno/app-inbox/token',
-      // A token with characters the HTML-safe serializer escapes.
-      csrfToken: 'a<b>&c"d',
-      language: 'en',
-      session,
+      // A token with characters the attribute's escaping changes.
+      csrf: { header: 'x-csrf-token', token: `a<b>&c"d'e` },
     });
     expect(readEmbed(`<!doctype html><head>${embed}</head><body><p>Shop</p></body>`)).toEqual({
       loaders: 1,
       inits: 1,
       scriptUrl: 'https://statics.esputnik.com/scripts/0f8e2a4c-1b2d-4e5f-8a9b-0c1d2e3f4a5b.js',
       tokenUrl: '/shop/reteno/app-inbox/token',
-      headers: { 'X-Reteno-Inbox': '1', 'x-csrf-token': 'a<b>&c"d' },
-      scripts: [{ nonce: 'bm9uY2U=', text: expect.stringContaining("eS('init'") }],
+      headers: { 'x-reteno-inbox': '1', 'x-csrf-token': `a<b>&c"d'e` },
+      scripts: [
+        { nonce: 'bm9uY2U=', text: expect.stringContaining('t.eS=t.eS||') },
+        { nonce: 'bm9uY2U=', text: '', src: '/shop/reteno/app-inbox/token/client.0123456789ab.js' },
+      ],
     });
   });
 
   it('reads only the marker header from an embed without a CSRF token', () => {
-    const embed = render({
-      nonce: undefined,
-      tokenUrl: '/reteno/app-inbox/token',
-      csrfToken: undefined,
-      language: 'en',
-      session,
-    });
-    expect(readEmbed(embed).headers).toEqual({ 'X-Reteno-Inbox': '1' });
+    const embed = renderer.inbox({ ...page, nonce: undefined, csrf: undefined });
+    expect(readEmbed(embed).headers).toEqual({ 'x-reteno-inbox': '1' });
+  });
+
+  it("counts a client tag whose config it cannot read as the page's init, without a token URL", () => {
+    const embed = readEmbed(
+      `<script>!function(t,e,c,n){t.eS=t.eS||f}(window,document,'script',"https://statics.esputnik.com/scripts/x.js");</script>` +
+        `<script src="/reteno/app-inbox/token/client.0123456789ab.js" data-reteno-config='{"tokenUrl":' defer></script>`,
+    );
+    expect(embed).toMatchObject({ loaders: 1, inits: 1, tokenUrl: undefined, headers: {} });
   });
 
   it('drops headers a browser would not send from a page that names them', () => {

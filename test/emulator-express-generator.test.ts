@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { scriptTags } from './helpers/site.js';
+import { readInboxEmbed, scriptTags } from './helpers/site.js';
 
 /**
  * examples/express-generator: a synchronous app.js (CommonJS, required by bin/www) that starts the emulator in its
@@ -86,8 +86,12 @@ describe('examples/express-generator: a synchronous app.js with the emulator', (
     expect(signIn.status).toBe(303);
     const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     const page = await (await fetch(`${origin}/`, { headers: { cookie } })).text();
-    expect(scriptTags(page)).toEqual(['<script>']);
-    expect(page).toContain(`"${emulatorUrl}/scripts/00000000-0000-4000-8000-000000000000.js"`);
+    const embed = readInboxEmbed(page);
+    expect(embed?.loader).toContain(`"${emulatorUrl}/scripts/00000000-0000-4000-8000-000000000000.js"`);
+    expect(embed?.config).toMatchObject({ tokenUrl: '/reteno/app-inbox/token', language: 'en' });
+    const client = await fetch(`${origin}${embed?.clientUrl}`);
+    expect(client.status).toBe(200);
+    expect(client.headers.get('content-type')).toMatch(/^text\/javascript/);
 
     const token = await fetch(`${origin}/reteno/app-inbox/token`, {
       method: 'POST',

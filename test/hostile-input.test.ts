@@ -13,6 +13,7 @@ import {
   apiKey,
   breaksTheRules,
   defaultScriptUrl,
+  type Element,
   documentedErrors,
   documentedStatuses,
   execute,
@@ -24,7 +25,6 @@ import {
   expectNoSecret,
   gate,
   type I18nRequest,
-  type InitOptions,
   knownContacts,
   knownToEmulator,
   longStrings,
@@ -42,6 +42,7 @@ import {
   upstreamHeaderNames,
   validity,
 } from './helpers/hostile.js';
+import { type PageConfig, pageConfigAttribute, parsePageConfig } from '../src/client/page-config.js';
 import { buildSite, recordLogs, scriptId, tokenPath } from './helpers/site.js';
 
 // Property-based tests over everything a visitor, an i18n middleware, a session or a site's options can put into
@@ -76,39 +77,16 @@ function addLayoutRoute(app: Express): void {
 
 interface References {
   /** Outlines of the benign pages, with and without the embed. */
-  outlines: Record<'/page' | '/layout', { embed: string[]; none: string[] }>;
-  /** The benign inbox embed and the benign tracking-only embed. */
-  inboxScript: string;
+  outlines: Record<'/page' | '/layout', { embed: string[]; tracking: string[]; none: string[] }>;
+  /** The benign inbox page's loader, and the benign tracking-only embed. */
+  loader: string;
   trackingScript: string;
 }
 let references: References;
 
-/**
- * The embed the template renders for these values, built from the benign embed. `contactId` is the page's opaque
- * id of its contact (the benign page's when left out).
- */
-function inboxScript(values: {
-  scriptUrl: string;
-  flags: unknown;
-  tokenUrl: string;
-  language: unknown;
-  contactId?: string;
-}) {
-  const benignId = contactIdIn(references.inboxScript);
-  return replaceOnce(references.inboxScript, [
-    [`"${defaultScriptUrl}"`, scriptJson(values.scriptUrl)],
-    [`const id="${benignId}"`, `const id="${values.contactId ?? benignId}"`],
-    [`eS('init',{"APP_INBOX":true},`, `eS('init',${scriptJson(values.flags)},`],
-    [`fetch("${tokenPath}"`, `fetch(${scriptJson(values.tokenUrl)}`],
-    ['language:"en"', `language:${scriptJson(values.language)}`],
-  ]);
-}
-
-/** The contact id an inbox embed tells the other tabs about: always 22 base64url characters. */
-function contactIdIn(script: string): string {
-  const id = /const id="([A-Za-z0-9_-]{22})"/.exec(script)?.[1];
-  if (id === undefined) throw new Error('the embed has no contact id');
-  return id;
+/** The loader the template renders for this script URL, built from the benign one. */
+function loaderScript(scriptUrl: string) {
+  return replaceOnce(references.loader, [[`"${defaultScriptUrl}"`, scriptJson(scriptUrl)]]);
 }
 
 function trackingScript(values: { scriptUrl: string; flags: unknown }) {
@@ -117,6 +95,20 @@ function trackingScript(values: { scriptUrl: string; flags: unknown }) {
     [`eS('init',{})`, `eS('init',${scriptJson(values.flags)})`],
   ]);
 }
+
+/** The values a client tag hands the client, parsed as the client parses them. */
+function pageConfigOf(element: Element | undefined): PageConfig | undefined {
+  const value = element?.attrs.find((attribute) => attribute.name === pageConfigAttribute)?.value;
+  return parsePageConfig(value);
+}
+
+/** The client tag's `src`. */
+function clientSrcOf(element: Element | undefined): string | undefined {
+  return element?.attrs.find((attribute) => attribute.name === 'src')?.value;
+}
+
+const clientSrcPattern = /^\/reteno\/app-inbox\/token\/client\.[0-9a-f]{12}\.js$/;
+const contactIdPattern = /^[A-Za-z0-9_-]{22}$/;
 
 function replaceOnce(text: string, replacements: [string, string][]): string {
   let result = text;
@@ -165,14 +157,24 @@ beforeAll(async () => {
   const page = await render(benign.app, '/page');
   const layout = await render(benign.app, '/layout');
   const [inbox] = page.embeds;
-  const [trackingEmbed] = (await render(tracking.app, '/page')).embeds;
+  addLayoutRoute(tracking.app);
+  const trackingPage = await render(tracking.app, '/page');
+  const [trackingEmbed] = trackingPage.embeds;
   if (inbox === undefined || trackingEmbed === undefined) throw new Error('the benign pages have no embed');
   references = {
     outlines: {
-      '/page': { embed: page.lines, none: (await render(benign.app, '/page?anonymous=1')).lines },
-      '/layout': { embed: layout.lines, none: (await render(benign.app, '/layout?anonymous=1')).lines },
+      '/page': {
+        embed: page.lines,
+        tracking: trackingPage.lines,
+        none: (await render(benign.app, '/page?anonymous=1')).lines,
+      },
+      '/layout': {
+        embed: layout.lines,
+        tracking: (await render(tracking.app, '/layout')).lines,
+        none: (await render(benign.app, '/layout?anonymous=1')).lines,
+      },
     },
-    inboxScript: scriptText(inbox),
+    loader: scriptText(inbox),
     trackingScript: scriptText(trackingEmbed),
   };
 });
@@ -180,28 +182,27 @@ beforeAll(async () => {
 describe('hostile input', () => {
   it('starts from benign pages with one embed, the layout with the site scripts around it', () => {
     const { outlines } = references;
+    const clientTag = '    <script defer=""> [embed]';
     expect(outlines['/page'].embed.filter((line) => line.includes('<script'))).toEqual([
       '    <script> [embed]',
+      clientTag,
     ]);
     expect(outlines['/page'].none.filter((line) => line.includes('<script'))).toEqual([]);
     expect(outlines['/layout'].embed.filter((line) => line.includes('<script'))).toEqual([
       '    <script>',
       '    <script> [embed]',
+      clientTag,
       '    <script type="application/json" id="shop-data">',
     ]);
     expect(outlines['/layout'].none.filter((line) => line.includes('<script'))).toHaveLength(2);
+    expect(outlines['/page'].tracking.filter((line) => line.includes('<script'))).toEqual([
+      '    <script> [embed]',
+    ]);
     expect([...outlines['/page'].embed, ...outlines['/layout'].embed].join('\n')).not.toContain(
       'parse error',
     );
     // The templates the oracles build from: every slot is found exactly once.
-    expect(
-      inboxScript({
-        scriptUrl: defaultScriptUrl,
-        flags: { APP_INBOX: true },
-        tokenUrl: tokenPath,
-        language: 'en',
-      }),
-    ).toBe(references.inboxScript);
+    expect(loaderScript(defaultScriptUrl)).toBe(references.loader);
     expect(trackingScript({ scriptUrl: defaultScriptUrl, flags: {} })).toBe(references.trackingScript);
   });
 
@@ -285,7 +286,7 @@ describe('hostile input', () => {
             expect(lines).toEqual(embeds.length > 0 ? reference.embed : reference.none);
 
             const { contact, expect: expected } = input.contact;
-            if (expected === 'valid') expect(embeds).toHaveLength(1);
+            if (expected === 'valid') expect(embeds).toHaveLength(2);
             if (expected === 'invalid' || expected === 'anonymous') expect(embeds).toHaveLength(0);
             if (embeds.length > 0) expect(breaksTheRules(contact)).toBe(false);
             const warned = logs.warnings.some((line) => line.includes('ERR_RETENO_INBOX_INVALID_CONTACT'));
@@ -297,9 +298,13 @@ describe('hostile input', () => {
               for (const line of [...logs.warnings, ...logs.errors]) expect(line).not.toContain(value);
             }
 
-            const [embed] = embeds;
-            if (embed === undefined) return;
-            const nonce = embed.attrs.find((attribute) => attribute.name === 'nonce')?.value;
+            const [loader, clientTag] = embeds;
+            if (loader === undefined) return;
+            const nonces = embeds.map(
+              (element) => element.attrs.find((attribute) => attribute.name === 'nonce')?.value,
+            );
+            const [nonce] = nonces;
+            expect(nonces).toEqual([nonce, nonce]);
             if (input.nonce.printed === true) expect(nonce).toBe(input.nonce.value);
             if (input.nonce.printed === false) expect(nonce).toBeUndefined();
             if (nonce !== undefined) {
@@ -307,26 +312,23 @@ describe('hostile input', () => {
               expect(nonce).toMatch(/^[A-Za-z0-9+/_=-]+$/);
             }
 
-            const text = scriptText(embed);
+            const text = scriptText(loader);
             const { inserted, queue } = execute(text);
             expect(inserted).toEqual([{ async: 1, src: defaultScriptUrl }]);
-            expect(queue).toHaveLength(1);
-            const [command, flags, options] = queue[0] ?? [];
-            expect(command).toBe('init');
-            expect(flags).toEqual({ APP_INBOX: true });
-            const { language } = options as InitOptions;
+            expect(queue).toEqual([]);
+            expect(text).toBe(loaderScript(defaultScriptUrl));
+            expect(clientSrcOf(clientTag)).toMatch(clientSrcPattern);
+            const config = pageConfigOf(clientTag);
+            expect(config).toEqual({
+              tokenUrl: tokenPath,
+              contact: expect.stringMatching(contactIdPattern),
+              language: expect.any(String),
+              flags: {},
+            });
+            const language = config?.language;
             expect(allLanguages.has(language as string)).toBe(true);
             const wanted = expectedLanguage(input);
             if (wanted !== undefined) expect(language).toBe(wanted);
-            expect(text).toBe(
-              inboxScript({
-                scriptUrl: defaultScriptUrl,
-                flags: { APP_INBOX: true },
-                tokenUrl: tokenPath,
-                language,
-                contactId: contactIdIn(text),
-              }),
-            );
           }),
           { numRuns: runs.page },
         );
@@ -506,40 +508,50 @@ describe('hostile input', () => {
             expect(page.status).toBe(200);
             expectNoSecret(page.text, JSON.stringify(page.headers), ...logs.warnings, ...logs.errors);
             const { lines, embeds } = outline(page.text);
-            const withEmbed = input.signedIn || options.embedAnonymous === true;
-            expect(lines).toEqual(references.outlines[input.path][withEmbed ? 'embed' : 'none']);
-            const [embed] = embeds;
-            if (embed === undefined) return;
+            const kind = input.signedIn ? 'embed' : options.embedAnonymous === true ? 'tracking' : 'none';
+            expect(lines).toEqual(references.outlines[input.path][kind]);
+            const [loader, clientTag] = embeds;
+            if (loader === undefined) return;
 
-            const nonce = embed.attrs.find((attribute) => attribute.name === 'nonce')?.value;
-            expect(nonce).toBe(options.nonce);
-            const text = scriptText(embed);
-            const { inserted, queue, fetched } = execute(text);
+            for (const element of embeds) {
+              expect(element.attrs.find((attribute) => attribute.name === 'nonce')?.value).toBe(
+                options.nonce,
+              );
+            }
+            const text = scriptText(loader);
+            const { inserted, queue } = execute(text);
             const scriptUrl = expectedScriptUrl(options);
             expect(inserted).toEqual([{ async: 1, src: scriptUrl }]);
-            expect(queue).toHaveLength(1);
-            const [command, flags, initOptions] = queue[0] ?? [];
-            expect(command).toBe('init');
 
             if (!input.signedIn) {
+              expect(embeds).toHaveLength(1);
+              expect(queue).toHaveLength(1);
+              const [command, flags] = queue[0] ?? [];
+              expect(command).toBe('init');
               expect(queue[0]).toHaveLength(2);
               expect(flags).toEqual(expectedFlags(options.flags));
               expect(text).toBe(trackingScript({ scriptUrl, flags }));
               return;
             }
-            expect(flags).toEqual({ ...expectedFlags(options.flags), APP_INBOX: true });
-            const { getAuthTokenCallback, language } = initOptions as InitOptions;
-            expect(language).toBe(options.defaultLanguage ?? 'en');
+            expect(embeds).toHaveLength(2);
+            expect(queue).toEqual([]);
+            expect(text).toBe(loaderScript(scriptUrl));
             const route = (options.tokenPath as string | undefined) ?? tokenPath;
-            expect(text).toBe(
-              inboxScript({ scriptUrl, flags, tokenUrl: route, language, contactId: contactIdIn(text) }),
-            );
+            const config = pageConfigOf(clientTag);
+            expect(config).toEqual({
+              tokenUrl: route,
+              contact: expect.stringMatching(contactIdPattern),
+              language: options.defaultLanguage ?? 'en',
+              flags: expectedFlags(options.flags),
+            });
 
-            // The callback fetches what a browser makes of the token URL on this page: it must be the route.
-            await expect(getAuthTokenCallback()).resolves.toBe('a-token');
-            expect(fetched).toHaveLength(1);
-            const target = new URL(String(fetched[0]?.url), `http://shop.example${input.path}`);
-            expect(target.origin).toBe('http://shop.example');
+            // The client fetches what a browser makes of the token URL and its own URL on this page: the package's.
+            const base = `http://shop.example${input.path}`;
+            const target = new URL(config?.tokenUrl ?? '', base);
+            const client = new URL(clientSrcOf(clientTag) ?? '', base);
+            expect([target.origin, client.origin]).toEqual(['http://shop.example', 'http://shop.example']);
+            expect(client.pathname.startsWith(`${route}/client.`)).toBe(true);
+            await request(built.app).get(client.pathname).expect(200);
             emulator.clearRequests();
             const answer = await request(built.app)
               .post(`${target.pathname}${target.search}`)

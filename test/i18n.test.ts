@@ -3,16 +3,16 @@ import { I18n } from 'i18n';
 import i18next from 'i18next';
 import { handle, LanguageDetector } from 'i18next-http-middleware';
 import request from 'supertest';
-import { buildSite, embedScript } from './helpers/site.js';
+import { buildSite, readInboxEmbed } from './helpers/site.js';
 
 // The page language comes from the site's own i18n middleware when there is one. These sites use the real
 // packages with their default detectors; the inbox must follow them and send Reteno a bare ISO 639-1 code.
 
 const languages = ['en', 'uk', 'de'];
 
-/** The language of the one `eS('init', …)` call in a page, or undefined when the page has no inbox. */
+/** The language a page hands its client for the init call, or undefined when the page has no inbox. */
 function initLanguage(page: string): string | undefined {
-  return /language:"([^"]*)"/.exec(embedScript(page) ?? '')?.[1];
+  return readInboxEmbed(page)?.config.language;
 }
 
 /** Records what the i18n middleware decided, to show the package (not the middleware) normalises it. */

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
-import { apiKey, embedScript, scriptId, scriptTags, tokenPath } from './helpers/site.js';
+import { apiKey, readInboxEmbed, scriptId, scriptTags, tokenPath } from './helpers/site.js';
 
 // What users get: the tarball `npm pack` makes, installed with npm into a project outside this repository (so
 // nothing resolves from this repository's node_modules by accident), used as sites use it: CommonJS with its own
@@ -192,11 +192,14 @@ async function expectEmbedAndToken(siteUrl: string, reteno: RetenoEmulator) {
   expect(cookie).toMatch(/^connect\.sid=/);
 
   const page = await (await fetch(`${siteUrl}/`, { headers: { cookie } })).text();
-  expect(scriptTags(page)).toHaveLength(1);
-  const script = embedScript(page) ?? '';
-  expect(script).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
-  expect(script).toContain(`eS('init',{"APP_INBOX":true}`);
-  expect(script).toContain(`"${tokenPath}"`);
+  expect(scriptTags(page)).toHaveLength(2);
+  const embed = readInboxEmbed(page);
+  expect(embed?.loader).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
+  expect(embed?.config).toMatchObject({ tokenUrl: tokenPath, flags: {} });
+  // The client comes from the installed package's dist/client.
+  const client = await fetch(`${siteUrl}${embed?.clientUrl}`);
+  expect(client.status).toBe(200);
+  expect(await client.text()).toContain('data-reteno-config');
 
   const answer = await fetch(`${siteUrl}${tokenPath}`, {
     method: 'POST',
@@ -368,7 +371,7 @@ describe('the published package', () => {
       manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as typeof manifest;
     }, slow);
 
-    it('holds both builds of each entry point with their types, the views and the package documents', () => {
+    it('holds both builds of each entry point with their types, the page client, the views and the package documents', () => {
       expect(files).toEqual(
         expect.arrayContaining([
           'dist/esm/index.js',
@@ -383,7 +386,10 @@ describe('the published package', () => {
           'dist/cjs/emulator/index.d.cts',
           'dist/cjs/emulator/cli.cjs',
           'dist/cjs/doctor/index.cjs',
+          'dist/client/reteno-inbox.js',
           'views/embed.ejs',
+          'views/reteno-loader.ejs',
+          'views/tracking-embed.ejs',
           'views/emulator-widget.js',
           'package.json',
           'README.md',
@@ -403,7 +409,7 @@ describe('the published package', () => {
       expect(unwanted).toEqual([]);
       const documents = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md']);
       expect(
-        files.filter((path) => !/^(dist\/(esm|cjs)|views)\//.test(path) && !documents.has(path)),
+        files.filter((path) => !/^(dist\/(esm|cjs|client)|views)\//.test(path) && !documents.has(path)),
       ).toEqual([]);
     });
 

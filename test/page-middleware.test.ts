@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import request from 'supertest';
-import { buildSite, embedScript, recordLogs, scriptId, scriptTags } from './helpers/site.js';
+import { gzipSync } from 'node:zlib';
+import { buildSite, embedScript, readInboxEmbed, recordLogs, scriptId, scriptTags } from './helpers/site.js';
 
 const baseUrl = 'http://127.0.0.1:9';
 
@@ -24,15 +25,11 @@ async function signedInPage(
   return { ...built, html: page.text };
 }
 
-/** The arguments of the init call in a rendered embed, parsed back. */
+/** What a signed-in page hands its client: the init flags and language, and the token route's URL. */
 function initArguments(html: string): { flags: unknown; language: string; tokenUrl: string | undefined } {
-  const script = embedScript(html) ?? '';
-  const flags = /eS\('init',(\{[^}]*\})/.exec(script)?.[1];
-  return {
-    flags: flags === undefined ? undefined : JSON.parse(flags),
-    language: JSON.parse(/language:("[^"]*")/.exec(script)?.[1] ?? '""'),
-    tokenUrl: /fetch\(("[^"]*")/.exec(script)?.[1]?.replace(/^"|"$/g, ''),
-  };
+  const embed = readInboxEmbed(html);
+  if (embed === undefined) throw new Error('the page has no inbox embed');
+  return { flags: embed.config.flags, language: embed.config.language, tokenUrl: embed.config.tokenUrl };
 }
 
 describe('page middleware', () => {
@@ -44,15 +41,22 @@ describe('page middleware', () => {
     expect(resolveCalls).toHaveLength(1);
   });
 
-  it('renders exactly one loader and one init for a signed-in visitor', async () => {
+  it("renders Reteno's loader and the client's tag with the page's values for a signed-in visitor", async () => {
     const { html, resolveCalls } = await signedInPage();
-    expect(scriptTags(html)).toHaveLength(1);
-    expect(html.match(/eS\('init'/g)).toHaveLength(1);
-    expect(html).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
-    expect(initArguments(html)).toEqual({
-      flags: { APP_INBOX: true },
-      language: 'en',
+    expect(scriptTags(html)).toEqual([
+      '<script>',
+      expect.stringMatching(
+        /^<script src="\/reteno\/app-inbox\/token\/client\.[0-9a-f]{12}\.js" data-reteno-config='\{[^']*\}' defer>$/,
+      ),
+    ]);
+    expect(html).not.toContain("eS('init'");
+    expect(html).not.toContain('data-reteno-inbox');
+    expect(embedScript(html)).toContain(`"https://statics.esputnik.com/scripts/${scriptId}.js"`);
+    expect(readInboxEmbed(html)?.config).toEqual({
       tokenUrl: '/reteno/app-inbox/token',
+      contact: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      language: 'en',
+      flags: {},
     });
     // sign-in is answered before the middleware: only the page asked
     expect(resolveCalls).toHaveLength(1);
@@ -62,10 +66,10 @@ describe('page middleware', () => {
     const built = site();
     await built.agent.post('/sign-in').send({ user: 'anna' }).expect(204);
     const page = await built.agent.get('/page?twice=1').expect(200);
-    expect(scriptTags(page.text)).toHaveLength(1);
+    expect(scriptTags(page.text)).toHaveLength(2);
     // …and each response gets its own embed
     const next = await built.agent.get('/page').expect(200);
-    expect(scriptTags(next.text)).toHaveLength(1);
+    expect(scriptTags(next.text)).toHaveLength(2);
   });
 
   it('loads the script from scriptBaseUrl and merges flags into the one init', async () => {
@@ -74,7 +78,8 @@ describe('page middleware', () => {
       flags: { TRACKING: false, RECOMS: true },
     });
     expect(html).toContain(`"http://127.0.0.1:4010/scripts/${scriptId}.js"`);
-    expect(initArguments(html).flags).toEqual({ TRACKING: false, RECOMS: true, APP_INBOX: true });
+    // The client adds APP_INBOX: true.
+    expect(initArguments(html).flags).toEqual({ TRACKING: false, RECOMS: true });
   });
 
   describe('with embedAnonymous, for sites that already run Reteno web tracking', () => {
@@ -90,9 +95,9 @@ describe('page middleware', () => {
 
     it('gives signed-in visitors one loader and one init with the inbox', async () => {
       const { html } = await signedInPage({ embedAnonymous: true, flags: { TRACKING: true } });
-      expect(scriptTags(html)).toHaveLength(1);
-      expect(html.match(/eS\('init'/g)).toHaveLength(1);
-      expect(initArguments(html).flags).toEqual({ TRACKING: true, APP_INBOX: true });
+      expect(scriptTags(html)).toHaveLength(2);
+      expect(html).not.toContain("eS('init'");
+      expect(initArguments(html).flags).toEqual({ TRACKING: true });
     });
   });
 
@@ -121,7 +126,7 @@ describe('page middleware', () => {
     it('accepts a promise of a contact', async () => {
       const { agent } = site({}, { resolveContact: async () => ({ externalCustomerId: 'c-1' }) });
       const page = await agent.get('/page').expect(200);
-      expect(scriptTags(page.text)).toHaveLength(1);
+      expect(readInboxEmbed(page.text)).toBeDefined();
     });
 
     it.each([
@@ -153,7 +158,7 @@ describe('page middleware', () => {
     ])('negotiates Accept-Language %p to %s', async (header, language) => {
       const { html } = await signedInPage({}, { 'Accept-Language': header });
       expect(initArguments(html).language).toBe(language);
-      expect(scriptTags(html)).toHaveLength(1);
+      expect(scriptTags(html)).toHaveLength(2);
     });
 
     it('negotiates against the languages option and falls back to defaultLanguage', async () => {
@@ -206,32 +211,34 @@ describe('page middleware', () => {
         }),
     });
 
-    it('prints res.locals.cspNonce on the script by default', async () => {
+    /** The nonce of each of the embed's two tags. */
+    const noncesOf = (html: string) => readInboxEmbed(html)?.nonces;
+
+    it('prints res.locals.cspNonce on both tags by default', async () => {
       const { html } = await signedInPage({}, {}, withNonce('cmFuZG9tLW5vbmNl'));
-      expect(scriptTags(html)).toEqual(['<script nonce="cmFuZG9tLW5vbmNl">']);
+      expect(noncesOf(html)).toEqual(['cmFuZG9tLW5vbmNl', 'cmFuZG9tLW5vbmNl']);
+      expect(scriptTags(html)[0]).toBe('<script nonce="cmFuZG9tLW5vbmNl">');
     });
 
     it('prints no nonce attribute when there is none', async () => {
       const { html } = await signedInPage();
-      expect(scriptTags(html)).toEqual(['<script>']);
+      expect(noncesOf(html)).toEqual([undefined, undefined]);
     });
 
     it('takes the nonce option, string or function', async () => {
-      expect(scriptTags((await signedInPage({ nonce: 'c3RhdGlj' })).html)).toEqual([
-        '<script nonce="c3RhdGlj">',
-      ]);
+      expect(noncesOf((await signedInPage({ nonce: 'c3RhdGlj' })).html)).toEqual(['c3RhdGlj', 'c3RhdGlj']);
       const fromFunction = await signedInPage({
         nonce: (req) => (req.path === '/page' ? 'ZnVuYw' : undefined),
       });
-      expect(scriptTags(fromFunction.html)).toEqual(['<script nonce="ZnVuYw">']);
+      expect(noncesOf(fromFunction.html)).toEqual(['ZnVuYw', 'ZnVuYw']);
     });
 
     it('refuses a nonce that is not base64-like, and logs it once however many pages carry it', async () => {
       const { html, logs, agent } = await signedInPage({}, {}, withNonce('"><script>alert(1)</script>'));
-      expect(scriptTags(html)).toEqual(['<script>']);
+      expect(noncesOf(html)).toEqual([undefined, undefined]);
       expect(html).not.toContain('alert(1)');
       for (let page = 0; page < 3; page++) {
-        expect(scriptTags((await agent.get('/page').expect(200)).text)).toEqual(['<script>']);
+        expect(noncesOf((await agent.get('/page').expect(200)).text)).toEqual([undefined, undefined]);
       }
       expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_INVALID_NONCE')]);
     });
@@ -239,7 +246,7 @@ describe('page middleware', () => {
     it('logs once per middleware: a second instance in the same process logs its own problem', async () => {
       const first = await signedInPage({}, {}, withNonce('not a nonce'));
       const second = await signedInPage({}, {}, withNonce('not a nonce'));
-      expect(scriptTags(first.html)).toEqual(['<script>']);
+      expect(noncesOf(first.html)).toEqual([undefined, undefined]);
       expect(first.logs.errors).toHaveLength(1);
       expect(second.logs.errors).toHaveLength(1);
     });
@@ -250,7 +257,7 @@ describe('page middleware', () => {
           throw new Error('no nonce');
         },
       });
-      expect(scriptTags(html)).toEqual(['<script>']);
+      expect(noncesOf(html)).toEqual([undefined, undefined]);
       expect(logs.errors).toEqual([expect.stringContaining('ERR_RETENO_INBOX_CALLBACK_FAILED')]);
     });
   });
@@ -274,8 +281,33 @@ describe('page middleware', () => {
   it('keeps a hostile mount path from breaking out of the script', async () => {
     const built = site({}, { mountPath: '/:tenant' });
     await built.agent.post('/sign-in').send({ user: 'anna' }).expect(204);
-    const page = await built.agent.get(`/${encodeURIComponent('</script><!--\u2028')}/page`).expect(200);
-    expect(scriptTags(page.text)).toHaveLength(1);
-    expect(embedScript(page.text)).not.toMatch(/<\/script|<!--|\u2028/i);
+    const tenant = encodeURIComponent(`</script><!--\u2028'"&`);
+    const page = await built.agent.get(`/${tenant}/page`).expect(200);
+    expect(scriptTags(page.text)).toHaveLength(2);
+    expect(page.text.match(/<\/script>/g)).toHaveLength(2);
+    const embed = readInboxEmbed(page.text);
+    expect(embed?.config.tokenUrl).toBe(`/${tenant}/reteno/app-inbox/token`);
+    expect(embed?.clientUrl).toMatch(
+      new RegExp(`^/${tenant}/reteno/app-inbox/token/client\\.[0-9a-f]{12}\\.js$`),
+    );
+  });
+
+  it('carries at most 1,200 bytes of embed on a signed-in page, nonce and a CSRF token included (gzip ≤ 700)', async () => {
+    const { html } = await signedInPage(
+      // As long as csrf-csrf's tokens, and a helmet-style nonce.
+      { csrfToken: () => 'x'.repeat(128) },
+      {},
+      {
+        configure: (app) =>
+          app.use((_req, res, next) => {
+            res.locals.cspNonce = 'K0Yj3kVtq2f8mZq1xW9cRw==';
+            next();
+          }),
+      },
+    );
+    const embed = /<script[\s\S]*<\/script>/.exec(html)?.[0] ?? '';
+    expect(readInboxEmbed(embed)?.config.csrf?.token).toHaveLength(128);
+    expect(Buffer.byteLength(embed)).toBeLessThanOrEqual(1200);
+    expect(gzipSync(embed).length).toBeLessThanOrEqual(700);
   });
 });

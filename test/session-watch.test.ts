@@ -1,47 +1,60 @@
 import { createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import { once } from 'node:events';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request, { type Response } from 'supertest';
-import { sessionChannel, sessionCookie } from '../src/session-watch.js';
-import { buildSite, embedScript, scriptTags, users } from './helpers/site.js';
+import { visitorCookie } from '../src/client/page-config.js';
+import { buildSite, readInboxEmbed, scriptTags, users } from './helpers/site.js';
 
-const nonce = 'c2Vzc2lvbi13YXRjaA';
-const setNonce: RequestHandler = (_req, res, next) => {
-  res.locals.cspNonce = nonce;
-  next();
-};
-const signedOutScript = `typeof BroadcastChannel=='function'&&new BroadcastChannel(${JSON.stringify(sessionChannel)}).postMessage('')`;
-
-/** The Set-Cookie lines for the session-watch cookie. */
+/** The Set-Cookie lines for the visitor cookie. */
 function watchCookies(response: Response): string[] {
   const lines = ([] as string[]).concat(response.headers['set-cookie'] ?? []);
-  return lines.filter((line) => line.startsWith(`${sessionCookie}=`));
+  return lines.filter((line) => line.startsWith(`${visitorCookie}=`));
 }
 
-/** The contact id an inbox page carries, and whether it announces it to the other tabs. */
-function sessionOf(html: string): { id: string; announces: boolean } {
-  const match = /const id="([^"]*)".*;([01])&&c\.postMessage\(id\)/.exec(embedScript(html) ?? '');
-  if (!match) throw new Error('the page has no inbox embed');
-  return { id: match[1] ?? '', announces: match[2] === '1' };
+/** The contact id a signed-in page hands its client. */
+function contactOf(html: string): string {
+  const embed = readInboxEmbed(html);
+  if (embed === undefined) throw new Error('the page has no inbox embed');
+  return embed.config.contact;
 }
+
+const cleared = new RegExp(
+  `^${visitorCookie}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax$`,
+);
 
 function signIn(agent: ReturnType<typeof request.agent>, user: keyof typeof users) {
   return agent.post('/sign-in').send({ user }).expect(204);
 }
 
+/** A site with a JSON route and a page that renders no template line, beside buildSite's /page. */
+function siteWithOtherRoutes(options: Parameters<typeof buildSite>[0] = {}) {
+  const { app } = buildSite(options);
+  app.get('/data', (_req, res) => {
+    res.json({ helper: typeof res.locals.retenoInbox });
+  });
+  app.get('/bare', (_req, res) => {
+    res.type('html').send('<!doctype html><title>Signed out</title><p>Bye</p>');
+  });
+  app.get('/helper-headers', (_req, res) => {
+    const before = res.getHeaders();
+    const embed = res.locals.retenoInbox?.() ?? '';
+    res.json({
+      rendered: embed.length > 0,
+      same: JSON.stringify(res.getHeaders()) === JSON.stringify(before),
+    });
+  });
+  return app;
+}
+
 describe('session watch', () => {
-  it('sets an HttpOnly, SameSite=Lax cookie for the whole site on the first signed-in page, and announces it', async () => {
-    const agent = request.agent(buildSite({}, { before: [setNonce] }).app);
+  it("sets a readable, SameSite=Lax cookie for the whole site on a signed-in visitor's first request, holding the page's contact id", async () => {
+    const agent = request.agent(buildSite().app);
     await signIn(agent, 'anna');
     const page = await agent.get('/page').expect(200);
     const [cookie, ...more] = watchCookies(page);
     expect(more).toEqual([]);
-    expect(cookie).toMatch(
-      new RegExp(`^${sessionCookie}=[A-Za-z0-9_-]{22}; Path=/; HttpOnly; SameSite=Lax$`),
-    );
-    const session = sessionOf(page.text);
-    expect(cookie).toContain(`=${session.id};`);
-    expect(session.announces).toBe(true);
-    expect(scriptTags(page.text)).toEqual([`<script nonce="${nonce}">`]);
+    expect(cookie).toBe(`${visitorCookie}=${contactOf(page.text)}; Path=/; SameSite=Lax`);
   });
 
   it('marks the cookie Secure when the request came over https', async () => {
@@ -49,97 +62,117 @@ describe('session watch', () => {
     const agent = request.agent(app);
     await signIn(agent, 'anna');
     const page = await agent.get('/page').set('X-Forwarded-Proto', 'https').expect(200);
-    expect(watchCookies(page)).toEqual([expect.stringMatching(/; Path=\/; HttpOnly; Secure; SameSite=Lax$/)]);
+    expect(watchCookies(page)).toEqual([expect.stringMatching(/; Path=\/; SameSite=Lax; Secure$/)]);
   });
 
-  it('announces nothing and leaves the cookie alone on the pages after the first', async () => {
+  it('leaves the cookie alone while it holds the visitor', async () => {
     const agent = request.agent(buildSite().app);
     await signIn(agent, 'anna');
-    const first = sessionOf((await agent.get('/page').expect(200)).text);
+    const first = contactOf((await agent.get('/page').expect(200)).text);
     for (let page = 0; page < 2; page++) {
       const next = await agent.get('/page').expect(200);
       expect(watchCookies(next)).toEqual([]);
-      expect(sessionOf(next.text)).toEqual({ id: first.id, announces: false });
+      expect(contactOf(next.text)).toBe(first);
     }
   });
 
-  it('tells the other tabs on the first page after signing out, with the nonce, and never again', async () => {
-    const agent = request.agent(buildSite({}, { before: [setNonce] }).app);
+  it('keeps the cookie in step on any request the middleware sees, not only on pages that render the helper', async () => {
+    const agent = request.agent(siteWithOtherRoutes());
     await signIn(agent, 'anna');
-    await agent.get('/page').expect(200);
-    const signOut = await agent.post('/sign-out').expect(204);
-    expect(watchCookies(signOut)).toEqual([]);
-
-    const first = await agent.get('/page').expect(200);
-    expect(scriptTags(first.text)).toEqual([`<script nonce="${nonce}">`]);
-    expect(embedScript(first.text)).toBe(signedOutScript);
-    expect(watchCookies(first)).toEqual([
-      expect.stringMatching(new RegExp(`^${sessionCookie}=; Path=/; Expires=Thu, 01 Jan 1970`)),
-    ]);
-
-    for (let page = 0; page < 2; page++) {
-      const next = await agent.get('/page').expect(200);
-      expect(scriptTags(next.text)).toEqual([]);
-      expect(watchCookies(next)).toEqual([]);
-    }
+    const data = await agent.get('/data').expect(200);
+    expect(watchCookies(data)).toEqual([expect.stringMatching(/^reteno_inbox_contact=[A-Za-z0-9_-]{22};/)]);
+    expect(watchCookies(await agent.get('/page').expect(200))).toEqual([]);
   });
 
-  it('tells the other tabs the new contact when another user signs in without signing out', async () => {
+  it('sets no header when the helper renders', async () => {
+    const agent = request.agent(siteWithOtherRoutes());
+    await signIn(agent, 'anna');
+    await agent.get('/data').expect(200);
+    expect((await agent.get('/helper-headers').expect(200)).body).toEqual({ rendered: true, same: true });
+  });
+
+  it.each([
+    ['a page that renders the template line', '/page'],
+    ['a page that renders none', '/bare'],
+    ['a JSON request', '/data'],
+  ])(
+    'clears the cookie on the first request after signing out, %s, and gives that request no helper',
+    async (_case, path) => {
+      const agent = request.agent(siteWithOtherRoutes());
+      await signIn(agent, 'anna');
+      await agent.get('/page').expect(200);
+      const signOut = await agent.post('/sign-out').expect(204);
+      expect(watchCookies(signOut)).toEqual([]);
+
+      const first = await agent.get(path).expect(200);
+      expect(watchCookies(first)).toEqual([expect.stringMatching(cleared)]);
+      expect(scriptTags(first.text)).toEqual([]);
+      for (let page = 0; page < 2; page++) {
+        const next = await agent.get('/data').expect(200);
+        expect(next.body).toEqual({ helper: 'undefined' });
+        expect(watchCookies(next)).toEqual([]);
+      }
+    },
+  );
+
+  it('sets the new contact when another user signs in without signing out', async () => {
     const agent = request.agent(buildSite().app);
     await signIn(agent, 'anna');
-    const anna = sessionOf((await agent.get('/page').expect(200)).text);
+    const anna = contactOf((await agent.get('/page').expect(200)).text);
     await signIn(agent, 'bob');
     const page = await agent.get('/page').expect(200);
-    const bob = sessionOf(page.text);
-    expect(bob.announces).toBe(true);
-    expect(bob.id).not.toBe(anna.id);
-    expect(watchCookies(page)).toEqual([expect.stringContaining(`=${bob.id};`)]);
-    expect(sessionOf((await agent.get('/page').expect(200)).text)).toEqual({ id: bob.id, announces: false });
+    const bob = contactOf(page.text);
+    expect(bob).not.toBe(anna);
+    expect(watchCookies(page)).toEqual([expect.stringContaining(`=${bob};`)]);
+    expect(watchCookies(await agent.get('/page').expect(200))).toEqual([]);
   });
 
-  it('moves on only when a page renders the helper, not on a request that renders none', async () => {
-    const { app } = buildSite();
-    app.get('/data', (_req, res) => {
-      res.json({ ok: true });
-    });
-    const agent = request.agent(app);
-    await signIn(agent, 'anna');
-    expect(watchCookies(await agent.get('/data').expect(200))).toEqual([]);
-    expect(sessionOf((await agent.get('/page').expect(200)).text).announces).toBe(true);
-    await agent.post('/sign-out').expect(204);
-    expect(watchCookies(await agent.get('/data').expect(200))).toEqual([]);
-    expect(embedScript((await agent.get('/page').expect(200)).text)).toBe(signedOutScript);
+  it.each([
+    ['a lower-case cookie header', { cookie: `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA` }],
+    ['an upper-case one', { COOKIE: `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA` }],
+    ['the second of two Cookie headers', { Cookie: ['sid=1', `${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA`] }],
+  ])('finds the cookie of an anonymous visitor in %s, and clears it', async (_case, headers) => {
+    const server = siteWithOtherRoutes().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<IncomingMessage>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port, path: '/data', headers }, resolve).on('error', reject).end();
+      });
+      answer.resume();
+      expect(answer.statusCode).toBe(200);
+      expect(answer.headers['set-cookie']).toEqual([expect.stringMatching(cleared)]);
+    } finally {
+      server.close();
+    }
   });
 
   it('gives anonymous visitors who never signed in nothing: no helper, no cookie', async () => {
-    const { app } = buildSite();
-    app.get('/helper', (_req, res) => {
-      res.json({ helper: typeof res.locals.retenoInbox });
-    });
+    const app = siteWithOtherRoutes();
     const page = await request(app).get('/page').expect(200);
     expect(scriptTags(page.text)).toEqual([]);
     expect(page.headers['set-cookie']).toBeUndefined();
-    expect((await request(app).get('/helper').expect(200)).body).toEqual({ helper: 'undefined' });
+    expect((await request(app).get('/data').expect(200)).body).toEqual({ helper: 'undefined' });
     // A cookie that holds no id, or another cookie whose name ends like it, counts as none.
-    for (const cookie of [`${sessionCookie}=not-an-id`, `x${sessionCookie}=AAAAAAAAAAAAAAAAAAAAAA`]) {
-      const other = await request(app).get('/page').set('Cookie', cookie).expect(200);
-      expect(scriptTags(other.text)).toEqual([]);
+    for (const cookie of [`${visitorCookie}=not-an-id`, `x${visitorCookie}=AAAAAAAAAAAAAAAAAAAAAA`]) {
+      const other = await request(app).get('/data').set('Cookie', cookie).expect(200);
+      expect(other.body).toEqual({ helper: 'undefined' });
       expect(other.headers['set-cookie']).toBeUndefined();
     }
   });
 
-  it('adds the notice after the tracking-only embed when anonymous visitors have one', async () => {
+  it('gives the first anonymous page after signing out the tracking-only embed when anonymous visitors have one', async () => {
     const agent = request.agent(buildSite({ embedAnonymous: true }).app);
     await signIn(agent, 'anna');
     await agent.get('/page').expect(200);
     await agent.post('/sign-out').expect(204);
-    const first = (await agent.get('/page').expect(200)).text;
-    expect(scriptTags(first)).toEqual(['<script>', '<script>']);
-    expect(first).toContain(`eS('init',{});</script><script>${signedOutScript}</script>`);
-    expect(scriptTags((await agent.get('/page').expect(200)).text)).toEqual(['<script>']);
+    const first = await agent.get('/page').expect(200);
+    expect(watchCookies(first)).toEqual([expect.stringMatching(cleared)]);
+    expect(scriptTags(first.text)).toEqual(['<script>']);
+    expect(first.text).toContain("eS('init',{});</script>");
   });
 
-  it('tells a signed-in visitor with an unusable contact apart from the contact before: the other tabs stop', async () => {
+  it('clears the cookie for a signed-in visitor with an unusable contact: the other tabs let the contact before go', async () => {
     const agent = request.agent(buildSite().app);
     await signIn(agent, 'anna');
     await agent.get('/page').expect(200);
@@ -147,7 +180,9 @@ describe('session watch', () => {
       .post('/sign-in')
       .send({ contact: { email: 'not an address' } })
       .expect(204);
-    expect(embedScript((await agent.get('/page').expect(200)).text)).toBe(signedOutScript);
+    const page = await agent.get('/page').expect(200);
+    expect(scriptTags(page.text)).toEqual([]);
+    expect(watchCookies(page)).toEqual([expect.stringMatching(cleared)]);
   });
 
   describe('contact ids', () => {
@@ -158,7 +193,7 @@ describe('session watch', () => {
       const agent = request.agent(buildSite(apiKey === undefined ? {} : { apiKey }).app);
       await signIn(agent, user);
       const page = await agent.get('/page').expect(200);
-      return { id: sessionOf(page.text).id, text: page.text, cookie: watchCookies(page).join() };
+      return { id: contactOf(page.text), text: page.text, cookie: watchCookies(page).join() };
     }
 
     it('are the same for one contact on every instance with the same API key, and differ between contacts', async () => {

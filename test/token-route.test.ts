@@ -3,7 +3,7 @@ import { type AddressInfo, connect } from 'node:net';
 import type { ErrorRequestHandler } from 'express';
 import request from 'supertest';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
-import { apiKey, buildSite, recordLogs, tokenPath, users } from './helpers/site.js';
+import { apiKey, buildSite, readInboxEmbed, recordLogs, tokenPath, users } from './helpers/site.js';
 
 let emulator: RetenoEmulator;
 const seen: string[] = [];
@@ -301,7 +301,7 @@ describe('token route', () => {
       const built = site({ tokenPath: '/api/inbox-token' }, { mountPath: '/shop' });
       await built.agent.post('/sign-in').send({ user: 'anna' }).expect(204);
       const page = await built.agent.get('/shop/page').expect(200);
-      expect(page.text).toContain('fetch("/shop/api/inbox-token"');
+      expect(readInboxEmbed(page.text)?.config.tokenUrl).toBe('/shop/api/inbox-token');
       expect((await built.agent.post('/shop/api/inbox-token').set('X-Reteno-Inbox', '1')).status).toBe(200);
       expect((await built.agent.post(tokenPath).set('X-Reteno-Inbox', '1')).status).toBe(404);
     });

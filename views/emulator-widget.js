@@ -315,6 +315,10 @@
     }
     const getAuthToken = /** @type {() => unknown} */ (settings.getAuthTokenCallback);
     const inbox = createInbox(getAuthToken, pickLanguage(settings.language));
+    // express-reteno-inbox's page client fires this when the visitor signed out or changed in another tab (its
+    // src/client/page-config.ts): the contact's inbox must go, even from a tab that is not reloaded at once.
+    const visitorChanged = () => inbox.stop('the visitor changed in another tab');
+    window.addEventListener('reteno-inbox:visitor-change', visitorChanged, { once: true });
     if (document.readyState === 'loading')
       document.addEventListener('DOMContentLoaded', inbox.start, { once: true });
     else inbox.start();
@@ -875,7 +879,7 @@
       stop(`unexpected error (${describe(error)})`);
     }
 
-    return { start: safely(() => refreshCount().then(schedulePoll)) };
+    return { start: safely(() => refreshCount().then(schedulePoll)), stop };
   }
 
   /** @returns {string | null} where this script came from, without `/scripts/…` */

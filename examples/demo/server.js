@@ -158,8 +158,12 @@ export async function createDemo({
     req.session.destroy((error) => {
       if (error) return next(error);
       res.clearCookie('demo.sid');
-      res.redirect(303, '/');
+      // `next=/goodbye`: a page without the layout, as many sites show after signing out.
+      res.redirect(303, req.body?.next === '/goodbye' ? '/goodbye' : '/');
     });
+  });
+  app.get('/goodbye', (_req, res) => {
+    res.render('goodbye');
   });
   app.post('/language', (req, res) => {
     if (languages.includes(req.body.lang)) req.session.lang = req.body.lang;

@@ -1,14 +1,19 @@
+import { pageConfigAttribute, parsePageConfig, tokenRequestHeaders } from '../client/page-config.js';
 import { htmlElements } from './html.js';
 
 // Everything the doctor reads from the embed a page carries, in one place: the rest of the doctor sees only what
-// readEmbed returns. Written against views/embed.ejs (one inline script: the loader, then eS('init', …) whose
-// token callback calls fetch(tokenUrl, {method:'POST',headers:{…}})).
+// readEmbed returns. Written against views/embed.ejs (Reteno's loader inline, then the package's client tag whose
+// data-reteno-config holds the token URL and headers, src/client/page-config.ts), and against a hand-written embed
+// (one inline script: the loader, then eS('init', …) whose token callback calls
+// fetch(tokenUrl, {method:'POST',headers:{…}})).
 
-/** A `<script>` of the page that holds Reteno's loader or an `eS('init'` call. */
+/** A `<script>` of the page that holds Reteno's loader or an `eS('init'` call, or loads the package's client. */
 export interface EmbedScript {
   nonce: string | undefined;
-  /** Its text, for a CSP hash. */
+  /** Its text, for a CSP hash ('' for the client's tag). */
   text: string;
+  /** The package's client tag: the script it loads, as the page writes it. */
+  src?: string;
 }
 
 /** What of Reteno a page carries. */
@@ -38,7 +43,7 @@ const scriptElements: ReadonlySet<string> = new Set(['script']);
 /** Longer literals are not the embed's. */
 const maxLiteralLength = 16_384;
 
-/** What of Reteno a page's HTML carries, counted and read as views/embed.ejs renders it. */
+/** What of Reteno a page's HTML carries: the package's embed (views/embed.ejs) or a hand-written one. */
 export function readEmbed(html: string): PageEmbed {
   const embed: PageEmbed = {
     loaders: 0,
@@ -51,8 +56,20 @@ export function readEmbed(html: string): PageEmbed {
   const loaderPattern = new RegExp(loaderSource, 'g');
   const initPattern = new RegExp(initSource, 'g');
   for (const element of htmlElements(html, scriptElements)) {
-    // A script with a src runs what it loads, not its text.
-    if (element.attributes.has('src')) continue;
+    const src = element.attributes.get('src');
+    // A script with a src runs what it loads, not its text: only the package's client tag counts, as the page's init.
+    if (src !== undefined) {
+      const pageConfig = element.attributes.get(pageConfigAttribute);
+      if (pageConfig === undefined) continue;
+      const config = parsePageConfig(pageConfig);
+      if (embed.tokenUrl === undefined && config !== undefined) {
+        embed.tokenUrl = config.tokenUrl;
+        embed.headers = browserHeaders(tokenRequestHeaders(config));
+      }
+      embed.inits += 1;
+      embed.scripts.push({ nonce: element.attributes.get('nonce'), text: '', src });
+      continue;
+    }
     const { text } = element;
     const loaders = text.match(loaderPattern)?.length ?? 0;
     const inits = text.match(initPattern)?.length ?? 0;

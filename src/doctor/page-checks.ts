@@ -5,7 +5,7 @@ import { type Check, failed, passed, quoted, readmeUrl, shortened } from './chec
 import { type PageEmbed, readEmbed } from './embed.js';
 import { maxBodyBytes, noAnswer } from './exchange.js';
 import {
-  allowsInlineScript,
+  allowsEmbedScript,
   allowsUrl,
   connectDirectives,
   directiveFor,
@@ -134,13 +134,16 @@ export function checkEmbedNonce(page: LoadedPage & { kind: 'page' }): Check {
     const nonces = noncesOf(directive.sources);
     usesNonce ||= nonces.length > 0;
     for (const script of page.embed.scripts) {
-      if (allowsInlineScript(directive.sources, script)) continue;
+      if (allowsEmbedScript(directive.sources, script, page.url)) continue;
       const has = script.nonce === undefined ? 'no nonce' : `nonce ${quoted(script.nonce)}`;
+      const tag = script.src === undefined ? "the embed's <script>" : "the client's <script src>";
       return failed(
         nonceCheck,
         nonces.length > 0
-          ? `the CSP's ${directive.name} allows ${shortened(`'nonce-${nonces[0]}'`)}; the embed's <script> has ${has}`
-          : `the CSP's ${directive.name} allows no inline script: no nonce, hash or 'unsafe-inline'`,
+          ? `the CSP's ${directive.name} allows ${shortened(`'nonce-${nonces[0]}'`)}; ${tag} has ${has}`
+          : script.src === undefined
+            ? `the CSP's ${directive.name} allows no inline script: no nonce, hash or 'unsafe-inline'`
+            : `the CSP's ${directive.name} allows neither a nonce nor the page's own origin ('self') for ${tag}`,
         fix,
       );
     }

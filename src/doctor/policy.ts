@@ -59,6 +59,27 @@ export function allowsInlineScript(
   return nonces.length === 0 && hashes.length === 0 && hasKeyword(sources, "'unsafe-inline'");
 }
 
+/**
+ * Whether a directive lets the embed's script run: an inline one by {@link allowsInlineScript}, the client's tag (a
+ * `src`) by its nonce or, without 'strict-dynamic' (which ignores host sources), by the origin it loads from.
+ */
+export function allowsEmbedScript(
+  sources: readonly string[],
+  script: { nonce: string | undefined; text: string; src?: string },
+  page: URL,
+): boolean {
+  if (script.src === undefined) return allowsInlineScript(sources, script);
+  if (script.nonce !== undefined && noncesOf(sources).includes(script.nonce)) return true;
+  if (hasKeyword(sources, "'strict-dynamic'")) return false;
+  let url: URL;
+  try {
+    url = new URL(script.src, page);
+  } catch {
+    return false;
+  }
+  return allowsUrl(sources, url, page);
+}
+
 export function hasKeyword(sources: readonly string[], keyword: string): boolean {
   return sources.some((source) => source.toLowerCase() === keyword);
 }

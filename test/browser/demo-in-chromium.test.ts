@@ -1,37 +1,25 @@
 import { fileURLToPath } from 'node:url';
-import type { BrowserContextOptions, Page } from 'playwright-core';
-import type { RetenoEmulator } from '../../src/emulator/index.js';
-// The demo is plain JavaScript that imports the built package, as a site would.
-import { createDemo } from '../../examples/demo/server.js';
 import {
   bellNames,
   chromiumMissing,
-  consoleTexts,
   describeInChromium,
   domContentLoadedMs,
-  type Exchange,
-  expectCleanRun,
   failedToLoad,
   initCalls,
   listedMessages,
   navigateBy,
   observeQuietPeriod,
-  openPanel as openWidgetPanel,
   panelLabels,
   settledExchanges,
   stopNotices,
   typeofES,
-  urlsRelativeTo,
   useChromium,
-  type WatchedContext,
   waitFor,
-  waitForBellCount,
   widget,
   widgetLabels as labels,
   saveArtefactScreenshot,
 } from '../helpers/browser.js';
-
-type Demo = Awaited<ReturnType<typeof createDemo>>;
+import { demoBell as bell, demoScenarios, demoTokenRoute as tokenRoute } from '../helpers/demo-scenario.js';
 
 const pollIntervalMs = 400;
 const testTimeoutMs = 40_000;
@@ -40,31 +28,10 @@ const docsScreenshot = fileURLToPath(new URL('../../docs/demo.png', import.meta.
 
 const anna = { email: 'anna@example.com' };
 const taras = { externalCustomerId: 'customer-7' };
-const tokenRoute = '/reteno/app-inbox/token';
 const retenoTokenPath = '/v1/auth/contact/token';
 const countPath = '/appinbox/v1/messages/count';
 
-const bell = '#inbox-bell [data-reteno-inbox-bell]';
 const panel = widget.panel;
-
-/** One scenario: a fresh demo (and emulator), closed after the test with the browser contexts it opened. */
-interface Scenario {
-  demo: Demo;
-  emulator: RetenoEmulator;
-  /** A URL of the demo site. */
-  url(path: string): string;
-  /** A new browser context and its first page; the first page of a test is the one its screenshot shows. */
-  openPage(options?: BrowserContextOptions): Promise<{ page: Page; watched: WatchedContext }>;
-  /** The calls a page (or every page of the context) made to the token route. */
-  tokenRequests(watched: WatchedContext, page?: Page): Exchange[];
-  /** Console errors as `text @ where`, where = the site's path, or `emulator` and the emulator's path. */
-  consoleErrors(watched: WatchedContext): string[];
-  /**
-   * No uncaught error, no request off loopback, no CSP violation, no console warning, and exactly the console
-   * errors listed, in this order.
-   */
-  expectCleanRun(watched: WatchedContext, expectedErrors: string[]): void;
-}
 
 if (refreshDocs && chromiumMissing !== null) {
   throw new Error(`REFRESH_DOCS_SCREENSHOT=1 needs a browser, and there is ${chromiumMissing}.`);
@@ -73,51 +40,7 @@ if (refreshDocs && chromiumMissing !== null) {
 describeInChromium('the demo site in Chromium', () => {
   const chromium = useChromium('demo', testTimeoutMs);
 
-  async function startScenario(inboxOptions: Record<string, unknown> = {}): Promise<Scenario> {
-    const demo = await createDemo({
-      port: 0,
-      env: { DEMO_POLL_INTERVAL_MS: String(pollIntervalMs) },
-      log: () => {},
-      inboxOptions,
-    });
-    chromium.afterTest(() => demo.close());
-    const emulator = demo.emulator;
-    if (!emulator) throw new Error('The demo started without its emulator');
-    const where = urlsRelativeTo([
-      ['emulator', emulator.url],
-      ['', demo.url],
-    ]);
-    return {
-      demo,
-      emulator,
-      url: (path) => `${demo.url}${path}`,
-      openPage: (options) => chromium.openPage(options),
-      tokenRequests: (watched, page) =>
-        watched.exchanges.filter(
-          (exchange) =>
-            exchange.method === 'POST' &&
-            exchange.url === `${demo.url}${tokenRoute}` &&
-            (page === undefined || exchange.page === page),
-        ),
-      consoleErrors: (watched) => consoleTexts(watched, 'error', where),
-      expectCleanRun(watched, expectedErrors) {
-        expectCleanRun(watched, { errors: expectedErrors }, where);
-      },
-    };
-  }
-
-  async function signIn(page: Page, user: 'anna' | 'taras'): Promise<void> {
-    await navigateBy(page, () => page.click(`[data-user="${user}"]`));
-  }
-
-  /** Waits until the bell in the header shows `count`. */
-  function waitForBell(page: Page, count: number): Promise<void> {
-    return waitForBellCount(page, count, bell);
-  }
-
-  function openPanel(page: Page): Promise<void> {
-    return openWidgetPanel(page, bell);
-  }
+  const startScenario = demoScenarios(chromium, { pollIntervalMs });
 
   it(
     'shows an anonymous visitor no inbox: no eS, no token request, no bell',
@@ -156,10 +79,10 @@ describeInChromium('the demo site in Chromium', () => {
       const { emulator } = scenario;
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
+      await scenario.signIn(page, 'anna');
       expect(page.url()).toBe(scenario.url('/'));
 
-      await waitForBell(page, 2);
+      await scenario.waitForBell(page, 2);
       expect(emulator.messagesOf(anna).filter((message) => message.status === 'UNOPENED')).toHaveLength(2);
       expect(await page.locator(bell).getAttribute('aria-label')).toBe(bellNames.en[2]);
 
@@ -183,10 +106,14 @@ describeInChromium('the demo site in Chromium', () => {
         { body: anna, status: 200 },
       ]);
       expect(emulator.requests.filter((request) => request.status === 401)).toEqual([]);
-      // One loader, hence one copy of Reteno's script.
-      expect(
-        watched.exchanges.filter((exchange) => exchange.resourceType === 'script' && exchange.page === page),
-      ).toHaveLength(1);
+      // One loader, hence one copy of Reteno's script, and the package's client.
+      const scripts = watched.exchanges.filter(
+        (exchange) => exchange.resourceType === 'script' && exchange.page === page,
+      );
+      expect(scripts.map((exchange) => new URL(exchange.url).pathname).sort()).toEqual([
+        expect.stringMatching(/^\/reteno\/app-inbox\/token\/client\.[0-9a-f]{12}\.js$/),
+        `/scripts/${'00000000-0000-4000-8000-000000000000'}.js`,
+      ]);
       scenario.expectCleanRun(watched, []);
     },
     testTimeoutMs,
@@ -197,12 +124,9 @@ describeInChromium('the demo site in Chromium', () => {
     async () => {
       const scenario = await startScenario();
       const { emulator } = scenario;
-      const { page, watched } = await scenario.openPage();
-      await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
-      await waitForBell(page, 2);
+      const { page, watched } = await scenario.signedInTab('anna', 2);
 
-      await openPanel(page);
+      await scenario.openPanel(page);
       expect(await panelLabels(page)).toEqual(labels.en);
       expect(await page.locator(panel).getAttribute('lang')).toBe('en');
       expect(await page.locator(bell).getAttribute('aria-expanded')).toBe('true');
@@ -222,7 +146,7 @@ describeInChromium('the demo site in Chromium', () => {
       const item = `[data-reteno-inbox-message][data-id="${welcome.id}"]`;
       await page.click(`${item} [data-reteno-inbox-message-content]`);
       await page.waitForSelector(`${item}[data-status="OPENED"]`);
-      await waitForBell(page, 1);
+      await scenario.waitForBell(page, 1);
       expect(emulator.messagesOf(anna).map(({ title, status }) => ({ title, status }))).toEqual([
         { title: 'Your order has shipped', status: 'UNOPENED' },
         { title: 'Welcome to the shop', status: 'OPENED' },
@@ -236,8 +160,8 @@ describeInChromium('the demo site in Chromium', () => {
       expect(watched.context.pages()).toHaveLength(1);
 
       await page.reload();
-      await waitForBell(page, 1);
-      await openPanel(page);
+      await scenario.waitForBell(page, 1);
+      await scenario.openPanel(page);
       expect((await listedMessages(page)).map(({ title, status }) => ({ title, status }))).toEqual([
         { title: 'Your order has shipped', status: 'UNOPENED' },
         { title: 'Welcome to the shop', status: 'OPENED' },
@@ -253,10 +177,7 @@ describeInChromium('the demo site in Chromium', () => {
     async () => {
       const scenario = await startScenario();
       const { emulator } = scenario;
-      const { page, watched } = await scenario.openPage();
-      await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
-      await waitForBell(page, 2);
+      const { page, watched } = await scenario.signedInTab('anna', 2);
       await page.evaluate(() => {
         (window as unknown as { sameDocument: boolean }).sameDocument = true;
       });
@@ -294,7 +215,7 @@ describeInChromium('the demo site in Chromium', () => {
       ).toHaveLength(1);
 
       emulator.pushMessage(anna, { title: 'After renewal', content: 'The widget still works.' });
-      await waitForBell(page, 3);
+      await scenario.waitForBell(page, 3);
       expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(
         true,
       );
@@ -311,8 +232,8 @@ describeInChromium('the demo site in Chromium', () => {
       const { emulator } = scenario;
       const { page: first, watched } = await scenario.openPage();
       await first.goto(scenario.url('/'));
-      await signIn(first, 'anna');
-      await waitForBell(first, 2);
+      await scenario.signIn(first, 'anna');
+      await scenario.waitForBell(first, 2);
 
       // Signed out by a request that shows no page (as when the session ends on the server), so no tab announces
       // it; the demo's sign-out also ends Anna's tokens in the emulator.
@@ -360,24 +281,24 @@ describeInChromium('the demo site in Chromium', () => {
       await page.goto(scenario.url('/'));
       await page.goto(scenario.url('/about'));
       await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
-      await waitForBell(page, 2);
-      await openPanel(page);
+      await scenario.signIn(page, 'anna');
+      await scenario.waitForBell(page, 2);
+      await scenario.openPanel(page);
 
       await page.goto(scenario.url('/about'));
-      await waitForBell(page, 2);
+      await scenario.waitForBell(page, 2);
       await navigateBy(page, () => page.click('[data-lang="uk"]'));
       expect(page.url()).toBe(scenario.url('/about'));
-      await waitForBell(page, 2);
-      await openPanel(page);
+      await scenario.waitForBell(page, 2);
+      await scenario.openPanel(page);
       expect((await panelLabels(page)).title).toBe(labels.uk.title);
 
       await page.goto(scenario.url('/'));
       await page.fill('[data-form="push"] input[name="title"]', 'CSP check');
       await navigateBy(page, () => page.click('[data-form="push"] button'));
       expect(page.url()).toBe(scenario.url('/?pushed=1'));
-      await waitForBell(page, 3);
-      await openPanel(page);
+      await scenario.waitForBell(page, 3);
+      await scenario.openPanel(page);
       expect((await listedMessages(page))[0]?.title).toBe('CSP check');
 
       expect(watched.violations).toEqual([]);
@@ -426,22 +347,18 @@ describeInChromium('the demo site in Chromium', () => {
       const scenario = await startScenario();
       const { page, watched } = await scenario.openPage();
       await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
+      await scenario.signIn(page, 'anna');
 
       const expectLanguage = async (language: 'en' | 'uk' | 'de') => {
         expect(await page.getAttribute('html', 'lang')).toBe(language);
         expect(await initCalls(page)).toEqual([
           { features: { APP_INBOX: true }, language, hasTokenCallback: true },
         ]);
-        const embed = await page.evaluate(() =>
-          Array.from(document.scripts, (script) => script.textContent ?? '').find((text) =>
-            text.includes("eS('init'"),
-          ),
-        );
-        expect(embed).toContain(`language:"${language}"`);
-        await waitForBell(page, 2);
+        const handed = await page.getAttribute('script[data-reteno-config]', 'data-reteno-config');
+        expect(JSON.parse(handed ?? '{}')).toMatchObject({ language });
+        await scenario.waitForBell(page, 2);
         expect(await page.locator(bell).getAttribute('aria-label')).toBe(bellNames[language][2]);
-        await openPanel(page);
+        await scenario.openPanel(page);
         expect(await panelLabels(page)).toEqual(labels[language]);
         expect(await page.locator(panel).getAttribute('lang')).toBe(language);
       };
@@ -513,12 +430,12 @@ describeInChromium('the demo site in Chromium', () => {
 
       await page.goto(scenario.url('/'));
       await expectFits();
-      await signIn(page, 'anna');
+      await scenario.signIn(page, 'anna');
       for (const language of ['en', 'uk', 'de'] as const) {
         if (language !== 'en') await navigateBy(page, () => page.click(`[data-lang="${language}"]`));
-        await waitForBell(page, 2);
+        await scenario.waitForBell(page, 2);
         await expectFits();
-        await openPanel(page);
+        await scenario.openPanel(page);
         expect(await panelLabels(page)).toEqual(labels[language]);
         await expectFits();
         await saveArtefactScreenshot(page, `demo-375-${language}`);
@@ -526,7 +443,7 @@ describeInChromium('the demo site in Chromium', () => {
 
       await page.keyboard.press('Escape');
       await page.setViewportSize({ width: 1280, height: 800 });
-      await openPanel(page);
+      await scenario.openPanel(page);
       expect(await layout()).toMatchObject({ clipped: [], brokenInHeader: [], languageRows: 1 });
       await saveArtefactScreenshot(page, 'demo-1280-de');
       scenario.expectCleanRun(watched, []);
@@ -609,11 +526,8 @@ describeInChromium('the demo site in Chromium', () => {
     async () => {
       const scenario = await startScenario();
       const { emulator } = scenario;
-      const { page, watched } = await scenario.openPage();
-      await page.goto(scenario.url('/'));
-      await signIn(page, 'anna');
-      await waitForBell(page, 2);
-      await openPanel(page);
+      const { page, watched } = await scenario.signedInTab('anna', 2);
+      await scenario.openPanel(page);
 
       const welcome = emulator.messagesOf(anna)[1];
       if (!welcome) throw new Error('Anna has no second message');
@@ -629,7 +543,7 @@ describeInChromium('the demo site in Chromium', () => {
 
       await page.keyboard.press('Enter');
       await page.waitForSelector(`${item}[data-status="OPENED"]`);
-      await waitForBell(page, 1);
+      await scenario.waitForBell(page, 1);
       expect(emulator.messagesOf(anna).map((message) => message.status)).toEqual(['UNOPENED', 'OPENED']);
       scenario.expectCleanRun(watched, []);
     },
@@ -644,10 +558,10 @@ describeInChromium('the demo site in Chromium', () => {
       const annas = await scenario.openPage();
       const tarass = await scenario.openPage();
       await Promise.all([annas.page.goto(scenario.url('/')), tarass.page.goto(scenario.url('/'))]);
-      await Promise.all([signIn(annas.page, 'anna'), signIn(tarass.page, 'taras')]);
-      await Promise.all([waitForBell(annas.page, 2), waitForBell(tarass.page, 1)]);
+      await Promise.all([scenario.signIn(annas.page, 'anna'), scenario.signIn(tarass.page, 'taras')]);
+      await Promise.all([scenario.waitForBell(annas.page, 2), scenario.waitForBell(tarass.page, 1)]);
 
-      await Promise.all([openPanel(annas.page), openPanel(tarass.page)]);
+      await Promise.all([scenario.openPanel(annas.page), scenario.openPanel(tarass.page)]);
       expect((await listedMessages(annas.page)).map((message) => message.title)).toEqual([
         'Your order has shipped',
         'Welcome to the shop',
@@ -662,7 +576,7 @@ describeInChromium('the demo site in Chromium', () => {
       // A message for Taras reaches Taras alone: Anna's bell keeps its count through the polls that follow.
       emulator.pushMessage(taras, { title: 'Тільки для Тараса', content: 'Особисте повідомлення.' });
       const pushedAt = Date.now();
-      await waitForBell(tarass.page, 2);
+      await scenario.waitForBell(tarass.page, 2);
       await waitFor(
         "two of Anna's polls after the push",
         () =>
@@ -676,7 +590,7 @@ describeInChromium('the demo site in Chromium', () => {
               ),
           ).length >= 2,
       );
-      await waitForBell(annas.page, 2);
+      await scenario.waitForBell(annas.page, 2);
       expect((await listedMessages(annas.page)).map((message) => message.title)).not.toContain(
         'Тільки для Тараса',
       );

@@ -1,79 +1,65 @@
 import type { Page } from 'playwright-core';
-// The demo is plain JavaScript that imports the built package, as a site would.
-import { createDemo } from '../../examples/demo/server.js';
 import {
   describeInChromium,
-  expectCleanRun,
-  failedToLoad,
   navigateBy,
+  observeQuietPeriod,
   stopNotices,
   typeofES,
-  urlsRelativeTo,
   useChromium,
-  type WatchedContext,
-  waitFor,
-  waitForBellCount,
 } from '../helpers/browser.js';
+import {
+  type DemoScenario,
+  demoBell as bell,
+  demoScenarios,
+  isSameDocument,
+  markDocument,
+} from '../helpers/demo-scenario.js';
 
 const testTimeoutMs = 40_000;
-// Slower than the 2 s the other tabs have: only the tabs telling each other can clear a bell that fast.
+// Slower than the 2 s the other tabs have: only the visitor cookie can clear a bell that fast.
 const pollIntervalMs = 2500;
-const bell = '#inbox-bell [data-reteno-inbox-bell]';
-const tokenRoute = '/reteno/app-inbox/token';
 
 describeInChromium('signing out reaches every tab, in Chromium', () => {
   const chromium = useChromium('session', testTimeoutMs);
+  const startScenario = demoScenarios(chromium, { pollIntervalMs });
 
-  async function startDemo() {
-    const demo = await createDemo({
-      port: 0,
-      env: { DEMO_POLL_INTERVAL_MS: String(pollIntervalMs) },
-      log: () => {},
-    });
-    chromium.afterTest(() => demo.close());
-    const emulator = demo.emulator;
-    if (!emulator) throw new Error('The demo started without its emulator');
-    const where = urlsRelativeTo([
-      ['emulator', emulator.url],
-      ['', demo.url],
-    ]);
-    return {
-      url: (path: string) => `${demo.url}${path}`,
-      /** No uncaught error, no CSP violation, no console error or warning beyond the ones listed. */
-      expectCleanRun: (watched: WatchedContext, errors: string[] = []) =>
-        expectCleanRun(watched, { errors }, where),
-    };
-  }
-
-  /** Two tabs of one browser, both showing Anna's inbox. */
-  async function twoTabsOfAnna(url: (path: string) => string) {
-    const { page: first, watched } = await chromium.openPage();
-    await first.goto(url('/'));
-    await navigateBy(first, () => first.click('[data-user="anna"]'));
-    await waitForBellCount(first, 2, bell);
+  /** Two tabs of one browser, both showing Anna's inbox; the first one's document marked. */
+  async function twoTabsOfAnna(scenario: DemoScenario) {
+    const { page: first, watched } = await scenario.signedInTab('anna', 2);
     const second = await watched.newPage();
-    await second.goto(url('/'));
-    await waitForBellCount(second, 2, bell);
+    await second.goto(scenario.url('/'));
+    await scenario.waitForBell(second, 2);
     await markDocument(first);
     return { first, second, watched };
   }
 
-  /** Marks the page's current document, so that a test can tell whether the tab loaded another one. */
-  function markDocument(page: Page) {
-    return page.evaluate(() => {
-      (window as unknown as { sameDocument: boolean }).sameDocument = true;
-    });
-  }
-
-  function isSameDocument(page: Page) {
-    return page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument === true);
+  /** Submits a form from the page, as a button of the site would. */
+  function submitForm(page: Page, action: string, fields: Record<string, string>) {
+    return navigateBy(page, () =>
+      page.evaluate(
+        ([formAction, values]) => {
+          const form = document.createElement('form');
+          form.method = 'post';
+          form.action = formAction;
+          for (const [name, value] of Object.entries(values)) {
+            const input = form.appendChild(document.createElement('input'));
+            input.type = 'hidden';
+            input.name = name;
+            input.value = value;
+          }
+          document.body.appendChild(form);
+          form.submit();
+        },
+        [action, fields] as const,
+      ),
+    );
   }
 
   it(
     'reloads the other tab within 2 s of signing out in one: its bell is gone and it shows the signed-out page',
     async () => {
-      const demo = await startDemo();
-      const { first, second, watched } = await twoTabsOfAnna(demo.url);
+      const scenario = await startScenario();
+      const { first, second, watched } = await twoTabsOfAnna(scenario);
 
       const reloaded = first.waitForEvent('domcontentloaded');
       await navigateBy(second, () => second.click('[data-action="sign-out"]'));
@@ -86,7 +72,29 @@ describeInChromium('signing out reaches every tab, in Chromium', () => {
       expect(await first.locator('[data-reteno-inbox-bell]').count()).toBe(0);
       expect(await typeofES(first)).toBe('undefined');
       expect(await typeofES(second)).toBe('undefined');
-      demo.expectCleanRun(watched);
+      scenario.expectCleanRun(watched);
+    },
+    testTimeoutMs,
+  );
+
+  it(
+    'reloads the other tab within 2 s also when the page after signing out has no layout, and so no template line',
+    async () => {
+      const scenario = await startScenario();
+      const { first, second, watched } = await twoTabsOfAnna(scenario);
+
+      const reloaded = first.waitForEvent('domcontentloaded');
+      await submitForm(second, '/sign-out', { next: '/goodbye' });
+      const signedOutAt = Date.now();
+      expect(await second.textContent('h1')).toBe('You are signed out.');
+      expect(await second.locator('script').count()).toBe(0);
+      await reloaded;
+      expect(Date.now() - signedOutAt).toBeLessThan(2000);
+
+      expect(await isSameDocument(first)).toBe(false);
+      expect(await first.locator('[data-form="sign-in"]').count()).toBe(1);
+      expect(await first.locator('[data-reteno-inbox-bell]').count()).toBe(0);
+      scenario.expectCleanRun(watched);
     },
     testTimeoutMs,
   );
@@ -94,24 +102,13 @@ describeInChromium('signing out reaches every tab, in Chromium', () => {
   it(
     "stops showing the first user's inbox when a second user signs in in another tab",
     async () => {
-      const demo = await startDemo();
-      const { first, second, watched } = await twoTabsOfAnna(demo.url);
+      const scenario = await startScenario();
+      const { first, second, watched } = await twoTabsOfAnna(scenario);
 
       // Taras signs in while Anna still is (the demo shows its sign-in form to anonymous visitors only); the
       // session's language stays.
       const reloaded = first.waitForEvent('domcontentloaded');
-      await navigateBy(second, () =>
-        second.evaluate(() => {
-          const form = document.createElement('form');
-          form.method = 'post';
-          form.action = '/sign-in';
-          const user = form.appendChild(document.createElement('input'));
-          user.name = 'user';
-          user.value = 'taras';
-          document.body.appendChild(form);
-          form.submit();
-        }),
-      );
+      await submitForm(second, '/sign-in', { user: 'taras' });
       const signedInAt = Date.now();
       expect(await second.textContent('h1')).toBe('Hello, Taras!');
       await reloaded;
@@ -120,24 +117,26 @@ describeInChromium('signing out reaches every tab, in Chromium', () => {
       expect(await isSameDocument(first)).toBe(false);
       expect(await first.textContent('h1')).toBe('Hello, Taras!');
       // Taras has one message, Anna two: the bell is Taras's.
-      await waitForBellCount(first, 1, bell);
-      await waitForBellCount(second, 1, bell);
-      demo.expectCleanRun(watched);
+      await scenario.waitForBell(first, 1);
+      await scenario.waitForBell(second, 1);
+      scenario.expectCleanRun(watched);
     },
     testTimeoutMs,
   );
 
   it(
-    'keeps a tab whose visitor is typing: hides its bell, keeps the text, refuses tokens, reloads once the field is left',
+    'keeps a tab whose visitor is typing: its bell goes, the text stays, no token is asked, it reloads once the field is left',
     async () => {
-      const demo = await startDemo();
-      const { first, second, watched } = await twoTabsOfAnna(demo.url);
+      const scenario = await startScenario();
+      const { first, second, watched } = await twoTabsOfAnna(scenario);
       const title = first.locator('input[name="title"]');
       await title.click();
       await title.pressSequentially('Half a sent');
 
       await navigateBy(second, () => second.click('[data-action="sign-out"]'));
+      // The emulator's widget hears the change from the page and stops at once.
       await first.waitForSelector(bell, { state: 'detached', timeout: 2000 });
+      expect(stopNotices(watched, first)).toEqual(['the visitor changed in another tab.']);
       expect(await first.locator('[data-reteno-inbox-panel]').count()).toBe(0);
       expect(await isSameDocument(first)).toBe(true);
       expect(await title.inputValue()).toBe('Half a sent');
@@ -145,25 +144,17 @@ describeInChromium('signing out reaches every tab, in Chromium', () => {
       await title.pressSequentially('ence');
       expect(await title.inputValue()).toBe('Half a sentence');
 
-      // The demo's sign-out ended Anna's tokens: at its next poll the widget asks for a new one and is refused
-      // by the page itself, without a call to the token route.
-      const tokenCalls = () =>
-        watched.exchanges.filter(
-          (exchange) => exchange.url === demo.url(tokenRoute) && exchange.page === first,
-        );
-      const callsBefore = tokenCalls().length;
-      await waitFor('the widget to stop', () => stopNotices(watched, first).length > 0, 3 * pollIntervalMs);
-      expect(stopNotices(watched, first)).toEqual([
-        'getAuthTokenCallback failed (Reteno inbox: the visitor changed in another tab).',
-      ]);
-      expect(tokenCalls()).toHaveLength(callsBefore);
+      // Nothing asks the token route for Anna any more: the widget stopped, and the page would refuse it.
+      const callsBefore = scenario.tokenRequests(watched, first).length;
+      await observeQuietPeriod(pollIntervalMs);
+      expect(scenario.tokenRequests(watched, first)).toHaveLength(callsBefore);
       expect(await isSameDocument(first)).toBe(true);
 
       // Leaving the field (here for the page's heading) loads the signed-out page.
       await navigateBy(first, () => first.click('h1'));
       expect(await isSameDocument(first)).toBe(false);
       expect(await first.locator('[data-form="sign-in"]').count()).toBe(1);
-      demo.expectCleanRun(watched, [failedToLoad(401, 'emulator/appinbox/v1/messages/count')]);
+      scenario.expectCleanRun(watched);
     },
     testTimeoutMs,
   );

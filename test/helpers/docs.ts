@@ -30,6 +30,14 @@ import vm from 'node:vm';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ErrorRequestHandler, Request } from 'express';
 import ts from 'typescript';
+import { describeProblem, diagnose } from '../../src/client/diagnosis.js';
+import {
+  type PageConfig,
+  pageConfigAttribute,
+  routeMarkerHeader,
+  tokenRequestHeaders,
+} from '../../src/client/page-config.js';
+import { readInboxEmbed } from './site.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -262,15 +270,15 @@ export const signedInEmail = 'anna@example.com';
 export interface SiteReport {
   anonymousStatus: number;
   signedInStatus: number;
-  /** The embed's one inline script on the signed-in page. */
+  /** The embed's tags on the signed-in page. */
   embed: string;
-  /** The first argument objects of the queued init calls. */
+  /** The init call the page's client makes, as its config says (the token callback left out). */
   init: unknown[][];
-  /** What the page's getAuthTokenCallback resolved to. */
+  /** What the page's token call got. */
   token: string;
-  /** Headers of the embed's token call. */
+  /** Headers of the page's token call. */
   tokenCallHeaders: Record<string, string>;
-  /** Messages the page's script wrote with console.error. */
+  /** Messages the page's client would write with console.error. */
   consoleErrors: string[];
   /** Lines the middleware logged. */
   logs: { warnings: string[]; errors: string[] };
@@ -384,32 +392,20 @@ async function evaluateBlock(block: CodeBlock, run: Run, supplied: Record<string
   await module.evaluate();
 }
 
-const embedPattern = /<script\b([^>]*)>((?:(?!<\/script>)[\s\S])*?eS\('init'[\s\S]*?)<\/script>/g;
-
-/** Runs the embed as a browser would, with a minimal document; returns the queued eS calls. */
-function runEmbed(script: string, browse: ReturnType<typeof createBrowser>) {
-  const consoleErrors: string[] = [];
-  const tokenCalls: Record<string, string>[] = [];
-  const window: Record<string, unknown> = {
-    setTimeout,
-    fetch: (url: string, init: RequestInit = {}) => {
-      const headers: Record<string, string> = {};
-      new Headers(init.headers).forEach((value, name) => {
-        headers[name] = value;
-      });
-      tokenCalls.push(headers);
-      return browse(url, { ...init, redirect: 'follow' });
-    },
-    console: { error: (...parts: unknown[]) => consoleErrors.push(parts.map(String).join(' ')) },
-    document: {
-      createElement: () => ({}),
-      scripts: [{ parentNode: { insertBefore: () => undefined } }],
-    },
-  };
-  window.window = window;
-  vm.runInNewContext(script, window);
-  const eS = window.eS as { q: ArrayLike<ArrayLike<unknown>>[] };
-  return { queue: eS.q.map((entry) => Array.from(entry[0] ?? [])), consoleErrors, tokenCalls };
+/**
+ * Makes the token call the page's client makes (src/client/token-callback.ts): a POST to the page's token URL with
+ * the headers its config gives, the browser's cookies, redirects followed. What the client would write on the
+ * console for an answer that is not the route's comes from the client's own diagnosis.
+ */
+async function callTokenRoute(config: PageConfig, browse: ReturnType<typeof createBrowser>) {
+  const headers = tokenRequestHeaders(config);
+  const answer = await browse(config.tokenUrl, { method: 'POST', headers, redirect: 'follow' });
+  const consoleErrors =
+    answer.headers.get(routeMarkerHeader) === '1'
+      ? []
+      : [describeProblem(answer.status, diagnose(answer, config.csrf !== undefined))];
+  const body = (await answer.json().catch(() => null)) as { token?: unknown } | null;
+  return { status: answer.status, token: body?.token, headers, consoleErrors };
 }
 
 /** The sources a CSP directive allows, from `script-src` or else `default-src`. */
@@ -625,9 +621,11 @@ export async function runBlock(
     const page = await browse('/docs-test/page');
     const html = await page.text();
     if (page.status !== 200) fail(block, `the signed-in page answered ${page.status}`, run);
-    const embeds = [...html.matchAll(embedPattern)];
-    if (embeds.length !== 1) fail(block, `the signed-in page has ${embeds.length} embeds, not 1`, run);
-    const [, attributes = '', embed = ''] = embeds[0] ?? [];
+    const clientTags = html.match(new RegExp(`<script\\b[^>]*\\s${pageConfigAttribute}=`, 'g')) ?? [];
+    const embed = readInboxEmbed(html);
+    if (clientTags.length !== 1 || embed === undefined) {
+      fail(block, `the signed-in page has ${clientTags.length} inbox embeds, not 1`, run);
+    }
     for (const instance of run.instances) {
       if (typeof instance.apiKey === 'string' && html.includes(instance.apiKey)) {
         fail(block, 'the page holds the API key');
@@ -637,32 +635,30 @@ export async function runBlock(
     const policy = page.headers.get('content-security-policy');
     if (policy !== null) {
       const sources = cspSources(policy, 'script-src') ?? [];
-      const nonce = /\bnonce="([^"]*)"/.exec(attributes)?.[1];
-      if (nonce === undefined || !sources.includes(`'nonce-${nonce}'`)) {
-        fail(
-          block,
-          `the CSP's script-src (${sources.join(' ')}) does not allow the embed's nonce (${nonce})`,
-        );
+      for (const nonce of embed.nonces) {
+        if (nonce === undefined || !sources.includes(`'nonce-${nonce}'`)) {
+          fail(
+            block,
+            `the CSP's script-src (${sources.join(' ')}) does not allow the embed's nonce (${nonce})`,
+          );
+        }
       }
-      const loader = /'script',("[^"]*")\)/.exec(embed)?.[1];
+      const loader = /'script',("[^"]*")\)/.exec(embed.loader)?.[1];
       const loaderUrl = new URL(JSON.parse(loader ?? '""') as string);
       if (!allowsUrl(sources, loaderUrl))
         fail(block, `the CSP's script-src does not allow ${loaderUrl.href}`);
     }
 
-    const { queue, consoleErrors, tokenCalls } = runEmbed(embed, browse);
-    const init = queue.filter((call) => call[0] === 'init');
-    const callback = (init[0]?.[2] as { getAuthTokenCallback?: () => Promise<string> } | undefined)
-      ?.getAuthTokenCallback;
-    if (init.length !== 1 || callback === undefined)
-      fail(block, 'the embed queues no init with a token callback');
-    const token = await callback().catch((error: unknown) =>
-      fail(
-        block,
-        `the token callback rejected: ${String(error)}; console: ${consoleErrors.join(' | ')}`,
-        run,
-      ),
-    );
+    const client = await browse(embed.clientUrl);
+    if (client.status !== 200) fail(block, `the client script answered ${client.status}`, run);
+    const { config } = embed;
+    const init = [['init', { ...config.flags, APP_INBOX: true }, { language: config.language }]];
+    const answer = await callTokenRoute(config, browse);
+    const { consoleErrors } = answer;
+    if (typeof answer.token !== 'string' || answer.token === '') {
+      fail(block, `the token call answered ${answer.status}; console: ${consoleErrors.join(' | ')}`, run);
+    }
+    const token = answer.token;
     const reteno = run.instances.at(-1)?.baseUrl ?? run.emulator.url;
     const inbox = await fetch(`${reteno}/appinbox/v1/messages/count`, { headers: { 'ES-TOKEN': token } });
     if (inbox.status !== 200) fail(block, `Reteno's inbox API answered ${inbox.status} to the page's token`);
@@ -674,10 +670,10 @@ export async function runBlock(
     return {
       anonymousStatus: anonymous.status,
       signedInStatus: page.status,
-      embed,
+      embed: /<script[\s\S]*<\/script>/.exec(html)?.[0] ?? '',
       init,
       token,
-      tokenCallHeaders: tokenCalls[0] ?? {},
+      tokenCallHeaders: answer.headers,
       consoleErrors,
       logs: { warnings: run.logs.warnings, errors: run.logs.errors },
     };

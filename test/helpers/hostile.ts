@@ -1,6 +1,7 @@
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { type DefaultTreeAdapterTypes, defaultTreeAdapter, parse } from 'parse5';
+import { pageConfigAttribute } from '../../src/client/page-config.js';
 import type { EmulatorFault } from '../../src/emulator/index.js';
 import { iso6391Codes } from '../../src/iso-639-1.js';
 import { basicCredentials } from '../../src/credentials.js';
@@ -566,7 +567,7 @@ export function scriptText(element: Element): string {
 }
 
 export interface Outline {
-  /** Parse errors, then every node in document order; embed scripts without their text and nonce. */
+  /** Parse errors, then every node in document order; the embed's tags without their text, nonce, src and values. */
   lines: string[];
   embeds: Element[];
 }
@@ -585,9 +586,13 @@ export function outline(html: string): Outline {
     } else if (defaultTreeAdapter.isDocumentTypeNode(node)) {
       lines.push(`<!doctype ${JSON.stringify([node.name, node.publicId, node.systemId])}>`);
     } else if (defaultTreeAdapter.isElementNode(node)) {
-      const embed = node.tagName === 'script' && scriptText(node).startsWith(embedStart);
+      // Reteno's loader, and the client's tag whose page values differ from page to page.
+      const embed =
+        node.tagName === 'script' &&
+        (scriptText(node).startsWith(embedStart) ||
+          node.attrs.some((attribute) => attribute.name === pageConfigAttribute));
       const attributes = node.attrs
-        .filter((attribute) => !(embed && attribute.name === 'nonce'))
+        .filter((attribute) => !(embed && ['nonce', 'src', pageConfigAttribute].includes(attribute.name)))
         .map((attribute) => ` ${attribute.name}=${JSON.stringify(attribute.value)}`);
       lines.push(`${indent}<${node.tagName}${attributes.join('')}>${embed ? ' [embed]' : ''}`);
       if (embed) {
@@ -606,26 +611,12 @@ export function outline(html: string): Outline {
 export interface Execution {
   inserted: Record<string, unknown>[];
   queue: unknown[][];
-  fetched: { url: unknown; init: unknown }[];
 }
 
-/** Runs an embed script as a browser would, with a minimal document and a fetch that answers a token. */
+/** Runs the embed's inline script (Reteno's loader, and a tracking-only init) as a browser would, with a minimal document. */
 export function execute(script: string): Execution {
   const inserted: Record<string, unknown>[] = [];
-  const fetched: Execution['fetched'] = [];
   const window: Record<string, unknown> = {
-    fetch: (url: unknown, init: unknown) => {
-      fetched.push({ url, init });
-      // The token route's answer: its marker header and a token.
-      return Promise.resolve({
-        ok: true,
-        status: 200,
-        headers: new Headers({ 'x-reteno-inbox': '1' }),
-        json: () => Promise.resolve({ token: 'a-token' }),
-      });
-    },
-    setTimeout,
-    Error,
     document: {
       createElement: () => ({}),
       scripts: [
@@ -637,12 +628,7 @@ export function execute(script: string): Execution {
   runInNewContext(script, window, { timeout: 1000 });
   // The loader's stub queues `f.c(arguments)`: each entry wraps the arguments of one eS(...) call.
   const eS = window.eS as { q: ArrayLike<ArrayLike<unknown>>[] };
-  return { inserted, fetched, queue: eS.q.map((entry) => Array.from(entry[0] ?? [])) };
-}
-
-export interface InitOptions {
-  getAuthTokenCallback: () => Promise<unknown>;
-  language: unknown;
+  return { inserted, queue: eS.q.map((entry) => Array.from(entry[0] ?? [])) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import session from 'express-session';
+import {
+  type PageConfig,
+  pageConfigAttribute,
+  parsePageConfig,
+  tokenRequestHeaders,
+} from '../../src/client/page-config.js';
 import { type Contact, type Logger, type RetenoInboxOptions, retenoInbox } from '../../src/index.js';
 
 export const apiKey = 'test-api-key-7d0c2b1e9a';
@@ -105,9 +111,57 @@ export function buildSite(options: Partial<RetenoInboxOptions> = {}, site: SiteO
   return { app, resolveCalls };
 }
 
-/** The inline script of the embed, or undefined. */
+/** The first inline script of a page (the embed's loader), or undefined. */
 export function embedScript(html: string): string | undefined {
   return /<script[^>]*>([\s\S]*?)<\/script>/.exec(html)?.[1];
+}
+
+/** A signed-in page's embed as a browser reads it: Reteno's loader, then the client's tag with the page's values. */
+export interface InboxEmbed {
+  /** The loader's inline script. */
+  loader: string;
+  /** The nonce of each of the two tags (`undefined` where it has none). */
+  nonces: (string | undefined)[];
+  /** The client script's URL, as the `src` attribute gives it. */
+  clientUrl: string;
+  /** The values the page hands the client, parsed as the client parses them. */
+  config: PageConfig;
+  /** The client tag's other attributes (`defer`), by name. */
+  attributes: Record<string, string>;
+}
+
+const characterReference = /&#(\d+);|&(quot|apos|amp|lt|gt);/g;
+const namedReferences: Record<string, string> = { quot: '"', apos: "'", amp: '&', lt: '<', gt: '>' };
+
+/** The attributes of an opening tag's text, values with their character references decoded. */
+function attributesOf(text: string): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const [, name = '', doubled, single, bare] of text.matchAll(
+    /([^\s=>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g,
+  )) {
+    const value = doubled ?? single ?? bare ?? '';
+    attributes[name.toLowerCase()] = value.replace(characterReference, (_, code: string, named: string) =>
+      code === undefined ? (namedReferences[named] ?? '') : String.fromCharCode(Number(code)),
+    );
+  }
+  return attributes;
+}
+
+/** The page's inbox embed, or undefined when it has none (or its values do not parse). */
+export function readInboxEmbed(html: string): InboxEmbed | undefined {
+  const match = /<script\b([^>]*)>([\s\S]*?)<\/script>\s*<script\b([^>]*)><\/script>/.exec(html);
+  if (!match) return undefined;
+  const [, loaderTag = '', loader = '', clientTag = ''] = match;
+  const { nonce, src, [pageConfigAttribute]: values, ...attributes } = attributesOf(clientTag);
+  const config = parsePageConfig(values);
+  if (src === undefined || config === undefined) return undefined;
+  return { loader, nonces: [attributesOf(loaderTag).nonce, nonce], clientUrl: src, config, attributes };
+}
+
+/** The headers of the page's token calls, names in lower case, or undefined when the page has no inbox. */
+export function tokenCallHeaders(html: string): Record<string, string> | undefined {
+  const embed = readInboxEmbed(html);
+  return embed && tokenRequestHeaders(embed.config);
 }
 
 /** Every `<script ...>` opening tag in a page. */
