@@ -52,20 +52,21 @@ export function retenoInbox(
   const isTokenPath = createTokenPathMatch(config.tokenPath);
   const clientScript = createClientScript(config.tokenPath);
   const page = createPageMiddleware(config, clientScript.path, log);
-  const clientScriptPrefix = `${config.tokenPath}/`;
+  const { tokenPath } = config;
 
   return function retenoInboxMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (isTokenPath(req)) {
-      tokenRoute(req, res, next);
-      return;
-    }
-    // The client script lives under tokenPath too. req.path parses the URL: asked only when the URL may be the
-    // script's (an absolute-form target such as 'http://host/path' does not start with '/').
+    // Most requests are pages: their URL is outside tokenPath, under which the token route and the client script
+    // live. req.path parses the URL, so it is read only for the others (an absolute-form target such as
+    // 'http://host/path' does not start with '/').
     const url = req.url;
-    if ((url[0] !== '/' || url.startsWith(clientScriptPrefix)) && clientScript.serves(req.path)) {
+    if (url[0] === '/' && !url.startsWith(tokenPath)) {
+      page(req, res, next);
+    } else if (isTokenPath(req)) {
+      tokenRoute(req, res, next);
+    } else if (clientScript.serves(req.path)) {
       clientScript.middleware(req, res);
-      return;
+    } else {
+      page(req, res, next);
     }
-    page(req, res, next);
   };
 }
