@@ -12,6 +12,7 @@ import {
   type TokenCallRequest,
 } from '../src/index.js';
 import { createRetenoEmulator, type RetenoEmulator } from '../src/emulator/index.js';
+import { loopbackDoubleCsrfOptions } from './helpers/csrf.js';
 import {
   createAuthenticator,
   createPassportSite,
@@ -60,15 +61,7 @@ const csrfMiddlewares: Record<'csurf' | 'csrf-csrf' | 'lusca', () => CsrfSetup> 
     inboxToken: csurfToken,
   }),
   'csrf-csrf': () => {
-    const config: Parameters<typeof doubleCsrf>[0] = {
-      getSecret: () => 'double-submit-secret-0b9f4e',
-      getSessionIdentifier: (req) => req.session.id,
-      // `__Host-` cookies need HTTPS.
-      cookieName: 'csrf-token',
-      cookieOptions: { secure: false },
-      getCsrfTokenFromRequest: (req) =>
-        req.headers['x-csrf-token'] ?? (req.body as { _csrf?: string } | undefined)?._csrf,
-    };
+    const config = loopbackDoubleCsrfOptions('double-submit-secret-0b9f4e');
     const { generateCsrfToken } = doubleCsrf(config);
     return {
       protection: (skip) => [

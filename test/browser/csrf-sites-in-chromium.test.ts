@@ -25,6 +25,7 @@ import {
   waitForBellCount,
   widget,
 } from '../helpers/browser.js';
+import { loopbackDoubleCsrfOptions } from '../helpers/csrf.js';
 import { isSameDocument, markDocument } from '../helpers/demo-scenario.js';
 
 // Sites behind a global CSRF middleware, laid out as Passport's examples (csurf) and express-generator sites with
@@ -44,15 +45,7 @@ const slowSignOutMs = 4000;
 type CsrfMiddleware = 'csurf' | 'csrf-csrf' | 'lusca';
 
 /** csrf-csrf as the README's recipe sets it up, with its token bound to the session id. */
-const doubleSubmit = doubleCsrf({
-  getSecret: () => 'csrf-sites-double-submit-secret',
-  getSessionIdentifier: (req) => req.session.id,
-  // `__Host-` cookies need HTTPS.
-  cookieName: 'csrf-token',
-  cookieOptions: { secure: false },
-  getCsrfTokenFromRequest: (req) =>
-    req.headers['x-csrf-token'] ?? (req.body as { _csrf?: string } | undefined)?._csrf,
-});
+const doubleSubmit = doubleCsrf(loopbackDoubleCsrfOptions('csrf-sites-double-submit-secret'));
 
 const csrfMiddlewares: Record<
   CsrfMiddleware,
